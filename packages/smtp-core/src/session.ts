@@ -1,0 +1,80 @@
+/**
+ * The session interface, in go-smtp's spirit: a Backend opens one Session per
+ * connection, and the Session sees commands, never sockets or smtp-server's
+ * callbacks. smtp-core enforces the protocol (TLS before AUTH, AUTH before
+ * MAIL, limits); a Session only decides.
+ *
+ * Every method may throw an SmtpError to choose the reply. Anything else thrown
+ * becomes `451 4.3.0` and is logged.
+ */
+import type { Readable } from 'node:stream';
+
+/** What a session knows about its connection. */
+export interface ConnectionInfo {
+  /** smtp-server's random session id, also the `sessionId` of its log lines. */
+  readonly id: string;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly localPort: number;
+  /** The listener the client came in on. */
+  readonly listener: 'starttls' | 'implicit';
+}
+
+/** Per-connection state that changes during the session. */
+export interface TlsState {
+  /** e.g. `TLSv1.3`. */
+  readonly protocol: string;
+  /** e.g. `TLS_AES_256_GCM_SHA384`. */
+  readonly cipher: string;
+}
+
+export type AuthMechanism = 'PLAIN' | 'LOGIN';
+
+export interface Credentials {
+  readonly mechanism: AuthMechanism;
+  readonly username: string;
+  readonly password: string;
+}
+
+/** Parameters of MAIL FROM that reach the session. */
+export interface MailOptions {
+  /** The `SIZE=` the client declared, if any. */
+  readonly size?: number;
+  readonly body?: '7bit' | '8bitmime';
+  readonly smtpUtf8: boolean;
+}
+
+/** What DATA delivers to the session. */
+export interface DataInfo {
+  /** The envelope sender, `''` for the null sender. */
+  readonly from: string;
+  /** The envelope recipients, in order, without duplicates. */
+  readonly to: readonly string[];
+}
+
+export interface Session {
+  /**
+   * AUTH PLAIN or LOGIN, only ever called on a TLS connection and at most once
+   * successfully. Throw an SmtpError to refuse (`Replies.S535_AUTH_INVALID`).
+   */
+  auth(credentials: Credentials): Promise<void>;
+  /** MAIL FROM, after AUTH. `from` is `''` for the null sender. */
+  mail(from: string, options: MailOptions): Promise<void>;
+  /** RCPT TO, after MAIL. */
+  rcpt(to: string): Promise<void>;
+  /**
+   * DATA. `message` is the raw message (dot-unstuffed, CRLF line ends) and ends
+   * after the final dot. The returned text follows `250 2.0.0 `. The session
+   * must consume `message` or the reply waits until smtp-core drains it.
+   */
+  data(message: Readable, info: DataInfo): Promise<string>;
+  /** RSET, HELO/EHLO again, or the end of a transaction. */
+  reset(): void;
+  /** The connection closed, whatever the reason. Release everything. */
+  logout(): void;
+}
+
+export interface Backend {
+  /** A new connection was accepted and is about to be greeted. */
+  newSession(conn: ConnectionInfo): Session;
+}
