@@ -79,6 +79,7 @@ const catalogue = {
   S550_UPSTREAM_FORBIDDEN: [550, '5.7.1', 'Cakemail refused this sender or account'],
   S550_UPSTREAM_REJECTED: [550, '5.6.0', 'Cakemail rejected the message'],
   S550_BAD_TAG: [550, '5.6.0', 'Invalid tag'],
+  S550_BAD_CONTROL_HEADER: [550, '5.6.0', 'Invalid gateway control header'],
   S552_MESSAGE_TOO_BIG: [552, '5.3.4', 'Message size exceeds fixed maximum message size'],
   S553_SENDER_NOT_ALLOWED: [553, '5.7.1', 'Sender address is not a confirmed sender of this Cakemail account'],
   S554_NUL_IN_DATA: [554, '5.6.0', 'Message contains NUL characters'],

@@ -10,3 +10,9 @@ export type {
   DataInfo,
   TlsState,
 } from './session.js';
+export { createSmtpServer, defaultLimits, handshakeReason } from './server.js';
+export type { SmtpServer, SmtpServerOptions, SmtpLimits, TlsProvider } from './server.js';
+export type { BareLfPolicy } from './data-guard.js';
+export { silentLogger } from './logger.js';
+export type { Logger } from './logger.js';
+export type { SmtpEvent, CountHook } from './metrics.js';

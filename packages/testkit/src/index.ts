@@ -1,1 +1,7 @@
-export * from './fake-cakemail/index.js';
+export { SmtpTestClient, greeted, ehlo, startTls, authenticated } from './smtp-client.js';
+export type { Reply, ClientOptions } from './smtp-client.js';
+export { testCertificates, freshCertificates } from './certificates.js';
+export type { TestCertificates } from './certificates.js';
+export { createMailer } from './mailer.js';
+export type { MailerOptions } from './mailer.js';
+// export * from './fake-cakemail/index.js'; (re-enabled once the fake lands)

@@ -1,0 +1,295 @@
+/**
+ * The adapter: two smtp-server listeners (STARTTLS and implicit TLS) driving a
+ * Backend's Sessions. This is the only file that knows smtp-server's callbacks.
+ */
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import type { SecureContextOptions } from 'node:tls';
+import type { SMTPServerAddress, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
+import { DataGuard, type BareLfPolicy } from './data-guard.js';
+import { GatewayServer, type GatewayServerOptions } from './connection.js';
+import { Replies, isSmtpError } from './errors.js';
+import { silentLogger, type Logger } from './logger.js';
+import { noCount, type CountHook } from './metrics.js';
+import type { Backend, ConnectionInfo, Session } from './session.js';
+
+/** Where the certificate comes from; @cakemail-smtp/tls's reloader fits. */
+export interface TlsProvider {
+  current(): { readonly cert: string; readonly key: string };
+  onChange(listener: (pair: { readonly cert: string; readonly key: string }) => void): () => void;
+}
+
+export interface SmtpLimits {
+  /** Bytes; `552 5.3.4` over it, at MAIL `SIZE=` and during DATA. */
+  readonly maxMessageSize: number;
+  /** `452 4.5.3` from the first recipient over it. */
+  readonly maxRecipients: number;
+  /** An idle session gets `421 4.4.2`. */
+  readonly idleTimeoutMs: number;
+  /** A TLS handshake (implicit or STARTTLS) that takes longer is dropped. */
+  readonly handshakeTimeoutMs: number;
+  /** Connections over this get `421 4.7.0` at the greeting. 0: no limit. */
+  readonly maxConnections: number;
+  readonly bareLf: BareLfPolicy;
+  /** How long close() lets sessions finish before cutting them off. */
+  readonly closeTimeoutMs: number;
+}
+
+export const defaultLimits: SmtpLimits = Object.freeze({
+  maxMessageSize: 26_214_400,
+  maxRecipients: 100,
+  idleTimeoutMs: 60_000,
+  handshakeTimeoutMs: 10_000,
+  maxConnections: 0,
+  bareLf: 'normalize',
+  closeTimeoutMs: 30_000,
+});
+
+export interface SmtpServerOptions {
+  /** Greeting and EHLO name. */
+  readonly hostname: string;
+  readonly host: string;
+  /** STARTTLS listener; 0 picks a free port. */
+  readonly port: number;
+  /** Implicit-TLS listener; `null` disables it, 0 picks a free port. */
+  readonly securePort: number | null;
+  readonly tls: TlsProvider;
+  /** Protocol versions, ciphers, options (@cakemail-smtp/tls's serverTlsSettings). */
+  readonly tlsSettings: SecureContextOptions;
+  readonly backend: Backend;
+  readonly logger?: Logger;
+  readonly count?: CountHook;
+  readonly limits?: Partial<SmtpLimits>;
+}
+
+export interface SmtpServer {
+  /** Binds both listeners; resolves with the bound ports. */
+  listen(): Promise<{ port: number; securePort: number | null }>;
+  /** Stops accepting, lets sessions finish up to closeTimeoutMs, then closes the rest. */
+  close(): Promise<void>;
+  /** Open SMTP sessions across both listeners. */
+  readonly connections: number;
+}
+
+interface Live {
+  readonly session: Session;
+  readonly log: Logger;
+}
+
+/** Classifies a failed handshake for the counter and the log. */
+export function handshakeReason(err: { code?: string; message?: string }): string {
+  const text = `${err.code ?? ''} ${err.message ?? ''}`.toUpperCase();
+  if (text.includes('TIMEOUT')) return 'timeout';
+  if (text.includes('HTTP_REQUEST') || text.includes('WRONG_VERSION_NUMBER') || text.includes('UNKNOWN_PROTOCOL') || text.includes('RECORD'))
+    return 'garbage';
+  if (text.includes('PROTOCOL') || text.includes('VERSION')) return 'protocol';
+  if (text.includes('CIPHER') || text.includes('SIGALG') || text.includes('GROUP')) return 'cipher';
+  return 'other';
+}
+
+export function createSmtpServer(options: SmtpServerOptions): SmtpServer {
+  const limits: SmtpLimits = { ...defaultLimits, ...options.limits };
+  const logger = options.logger ?? silentLogger;
+  const count = options.count ?? noCount;
+  const live = new Map<string, Live>();
+
+  /** The library sends `err.responseCode` and `err.message`; SmtpErrors carry their own enhanced code. */
+  function toLibraryError(err: unknown, log: Logger, during: string): Error {
+    const smtp = isSmtpError(err) ? err : undefined;
+    if (!smtp) log.error({ err, during }, 'unexpected error, answered 451 4.3.0');
+    const reply = smtp ?? Replies.S451_INTERNAL;
+    return Object.assign(new Error(`${reply.enhancedCode} ${reply.message}`), { responseCode: reply.code });
+  }
+
+  function lookup(session: SMTPServerSession): Live | undefined {
+    return live.get(session.id);
+  }
+
+  function build(listener: 'starttls' | 'implicit'): GatewayServer {
+    const serverOptions: GatewayServerOptions = {
+      ...options.tlsSettings,
+      key: options.tls.current().key,
+      cert: options.tls.current().cert,
+      secure: listener === 'implicit',
+      name: options.hostname,
+      banner: 'Cakemail SMTP gateway',
+      logger: false,
+      disableReverseLookup: true,
+      hideENHANCEDSTATUSCODES: false,
+      hideDSN: true,
+      hideREQUIRETLS: true,
+      authMethods: ['PLAIN', 'LOGIN'],
+      authRequiredMessage: `${Replies.S530_AUTH_REQUIRED.enhancedCode} ${Replies.S530_AUTH_REQUIRED.message}`,
+      size: limits.maxMessageSize,
+      maxRecipients: limits.maxRecipients,
+      socketTimeout: limits.idleTimeoutMs,
+      closeTimeout: limits.closeTimeoutMs,
+      maxClients: limits.maxConnections || Infinity,
+      handshakeTimeout: limits.handshakeTimeoutMs,
+      hooks: {
+        handshakeTimeout: () => count('tls_handshake_failure', 'timeout'),
+        reset: (id) => live.get(id)?.session.reset(),
+      },
+      onConnect(session, callback) {
+        const conn: ConnectionInfo = {
+          id: session.id,
+          remoteAddress: session.remoteAddress,
+          remotePort: session.remotePort,
+          localPort: session.localPort,
+          listener,
+        };
+        const log = logger.child({ sessionId: session.id });
+        count('connection', listener);
+        try {
+          live.set(session.id, { session: options.backend.newSession(conn), log });
+        } catch (err) {
+          callback(toLibraryError(err, log, 'connect'));
+          return;
+        }
+        log.info({ remoteAddress: session.remoteAddress, listener }, 'connection');
+        callback();
+      },
+      onAuth(auth, session, callback) {
+        const state = lookup(session);
+        if (!state) return callback(toLibraryError(new Error('no session'), logger, 'auth'));
+        const mechanism = auth.method === 'PLAIN' ? 'PLAIN' : 'LOGIN';
+        state.session
+          .auth({ mechanism, username: auth.username ?? '', password: auth.password ?? '' })
+          .then(
+            () => {
+              count('auth', 'success');
+              state.log.info({ mechanism }, 'authenticated');
+              callback(null, { user: auth.username ?? '' });
+            },
+            (err: unknown) => {
+              count('auth', isSmtpError(err) && !err.temporary ? 'failure' : 'error');
+              state.log.info({ mechanism, reply: isSmtpError(err) ? err.code : 451 }, 'authentication refused');
+              callback(toLibraryError(err, state.log, 'auth'));
+            },
+          );
+      },
+      onMailFrom(address: SMTPServerAddress, session, callback) {
+        const state = lookup(session);
+        if (!state) return callback(toLibraryError(new Error('no session'), logger, 'mail'));
+        const args = (address.args || {}) as Record<string, string | boolean | undefined>;
+        const size = typeof args['SIZE'] === 'string' ? Number(args['SIZE']) : undefined;
+        const body = typeof args['BODY'] === 'string' ? args['BODY'].toLowerCase() : undefined;
+        state.session
+          .mail(address.address || '', {
+            ...(size !== undefined && Number.isFinite(size) ? { size } : {}),
+            ...(body === '7bit' || body === '8bitmime' ? { body } : {}),
+            smtpUtf8: args['SMTPUTF8'] === true,
+          })
+          .then(
+            () => callback(),
+            (err: unknown) => callback(toLibraryError(err, state.log, 'mail')),
+          );
+      },
+      onRcptTo(address: SMTPServerAddress, session, callback) {
+        const state = lookup(session);
+        if (!state) return callback(toLibraryError(new Error('no session'), logger, 'rcpt'));
+        state.session.rcpt(address.address).then(
+          () => callback(),
+          (err: unknown) => callback(toLibraryError(err, state.log, 'rcpt')),
+        );
+      },
+      onData(stream: SMTPServerDataStream, session, callback) {
+        const state = lookup(session);
+        if (!state) {
+          stream.resume();
+          return callback(toLibraryError(new Error('no session'), logger, 'data'));
+        }
+        const guard = new DataGuard(stream, { maxSize: limits.maxMessageSize, bareLf: limits.bareLf });
+        const envelope = session.envelope;
+        const info = {
+          from: envelope.mailFrom ? envelope.mailFrom.address : '',
+          to: envelope.rcptTo.map((rcpt) => rcpt.address),
+        };
+        const result = state.session.data(guard.output, info).then(
+          (text) => ({ ok: true as const, text }),
+          (err: unknown) => ({ ok: false as const, err }),
+        );
+        void result.then(async (outcome) => {
+          guard.detach();
+          await guard.finished;
+          if (guard.violation) {
+            count('limit', guard.violation === Replies.S552_MESSAGE_TOO_BIG ? 'message_size' : guard.violation === Replies.S554_NUL_IN_DATA ? 'nul_byte' : 'bare_lf');
+            count('message', 'permanent');
+            state.log.info({ bytes: guard.bytes, reply: guard.violation.code }, 'message refused');
+            return callback(toLibraryError(guard.violation, state.log, 'data'));
+          }
+          if (!outcome.ok) {
+            count('message', isSmtpError(outcome.err) && outcome.err.temporary ? 'temporary' : 'permanent');
+            return callback(toLibraryError(outcome.err, state.log, 'data'));
+          }
+          count('message', 'accepted');
+          callback(null, `2.0.0 ${outcome.text}`);
+        });
+      },
+      onClose(session) {
+        const state = live.get(session.id);
+        if (!state) return;
+        live.delete(session.id);
+        state.log.info({}, 'closed');
+        try {
+          state.session.logout();
+        } catch (err) {
+          state.log.error({ err }, 'logout failed');
+        }
+      },
+    };
+    const server = new GatewayServer(serverOptions);
+    // A failed STARTTLS handshake reaches here twice (the TLS socket's 'error'
+    // and '_tlsError' carry the same error object): count it once.
+    const seen = new WeakSet<Error>();
+    server.on('error', (err: Error & { code?: string; meta?: { stage?: string; remoteAddress?: string } }) => {
+      if (seen.has(err)) return;
+      seen.add(err);
+      if (err.meta?.stage === 'connect' || /TLS|SSL/i.test(`${err.code} ${err.message}`)) {
+        const reason = handshakeReason(err);
+        count('tls_handshake_failure', reason);
+        logger.info({ listener, reason, code: err.code, remoteAddress: err.meta?.remoteAddress }, 'TLS handshake failed');
+        return;
+      }
+      logger.debug({ listener, code: err.code, err: err.message }, 'connection error');
+    });
+    return server;
+  }
+
+  const starttls = build('starttls');
+  const implicit = options.securePort === null ? undefined : build('implicit');
+  const servers = implicit ? [starttls, implicit] : [starttls];
+  const unsubscribe = options.tls.onChange((pair) => {
+    for (const server of servers) server.updateSecureContext({ ...options.tlsSettings, key: pair.key, cert: pair.cert });
+  });
+
+  async function bind(server: GatewayServer, port: number): Promise<number> {
+    server.server.listen(port, options.host);
+    await once(server.server, 'listening');
+    return (server.server.address() as AddressInfo).port;
+  }
+
+  return {
+    async listen() {
+      const port = await bind(starttls, options.port);
+      const securePort = implicit && options.securePort !== null ? await bind(implicit, options.securePort) : null;
+      logger.info({ port, securePort, hostname: options.hostname }, 'SMTP listening');
+      return { port, securePort };
+    },
+    async close() {
+      unsubscribe();
+      await Promise.all(
+        servers.map(
+          (server) =>
+            new Promise<void>((resolve) => {
+              if (!server.server.listening) return resolve();
+              server.close(() => resolve());
+            }),
+        ),
+      );
+    },
+    get connections() {
+      return servers.reduce((sum, server) => sum + server.connections.size, 0);
+    },
+  };
+}
