@@ -4,4 +4,4 @@ export { testCertificates, freshCertificates } from './certificates.js';
 export type { TestCertificates } from './certificates.js';
 export { createMailer } from './mailer.js';
 export type { MailerOptions } from './mailer.js';
-// export * from './fake-cakemail/index.js'; (re-enabled once the fake lands)
+export * from './fake-cakemail/index.js';
