@@ -39,10 +39,7 @@ const handshakes = [
 ] as const;
 
 describe.each(handshakes)('TLS on %s', (_name, portOf, shake) => {
-  it.each([
-    ['TLSv1.2', 'TLSv1.2'],
-    ['TLSv1.3', 'TLSv1.3'],
-  ] as const)('negotiates %s', async (version) => {
+  it.each(['TLSv1.2', 'TLSv1.3'] as const)('negotiates %s', async (version) => {
     t = await startServer();
     const socket = await shake(portOf(t), { minVersion: version, maxVersion: version });
     expect(socket).not.toBeInstanceOf(Error);
@@ -51,10 +48,7 @@ describe.each(handshakes)('TLS on %s', (_name, portOf, shake) => {
     (socket as TLSSocket).destroy();
   });
 
-  it.each([
-    ['TLSv1', 'TLSv1'],
-    ['TLSv1.1', 'TLSv1.1'],
-  ] as const)('refuses %s, counts it and keeps serving', async (version) => {
+  it.each(['TLSv1', 'TLSv1.1'] as const)('refuses %s, counts it and keeps serving', async (version) => {
     t = await startServer();
     const server = t;
     const result = await shake(portOf(server), { minVersion: version, maxVersion: version, ciphers: 'DEFAULT@SECLEVEL=0' });

@@ -1,0 +1,76 @@
+/**
+ * The "already accepted" store: which (message, recipient) pairs Cakemail has queued, and the
+ * id it gave them. When a client retries a message after a 4xx (or after losing the 250),
+ * the relay skips the recipients found here and still reports their ids.
+ *
+ * The interface is async so that a shared store (Redis, …) can back many replicas later; the
+ * memory implementation bounds both age (TTL, 24 h by default) and size (oldest first).
+ */
+import { createHash } from 'node:crypto';
+
+export interface AcceptedStore {
+  has(key: string): Promise<boolean>;
+  /** Cakemail's id for this key, or undefined. */
+  get(key: string): Promise<string | undefined>;
+  put(key: string, cakemailId: string, ttlMs: number): Promise<void>;
+}
+
+export const ACCEPTED_TTL_MS = 24 * 60 * 60 * 1000;
+
+export interface MemoryAcceptedStoreOptions {
+  /** Most entries kept; the oldest go first. Default 100 000. */
+  readonly maxEntries?: number;
+  readonly now?: () => number;
+}
+
+export class MemoryAcceptedStore implements AcceptedStore {
+  readonly #entries = new Map<string, { readonly id: string; readonly expiresAt: number }>();
+  readonly #max: number;
+  readonly #now: () => number;
+
+  constructor(options: MemoryAcceptedStoreOptions = {}) {
+    this.#max = options.maxEntries ?? 100_000;
+    this.#now = options.now ?? Date.now;
+  }
+
+  async has(key: string): Promise<boolean> {
+    return (await this.get(key)) !== undefined;
+  }
+
+  async get(key: string): Promise<string | undefined> {
+    const e = this.#entries.get(key);
+    if (!e) return undefined;
+    if (e.expiresAt <= this.#now()) {
+      this.#entries.delete(key);
+      return undefined;
+    }
+    return e.id;
+  }
+
+  async put(key: string, cakemailId: string, ttlMs: number = ACCEPTED_TTL_MS): Promise<void> {
+    this.#entries.delete(key); // re-insert: Map order is age order
+    this.#entries.set(key, { id: cakemailId, expiresAt: this.#now() + ttlMs });
+    this.#sweep();
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  #sweep(): void {
+    const now = this.#now();
+    // Oldest first: drop expired entries at the front, then anything over the bound.
+    for (const [key, e] of this.#entries) {
+      if (this.#entries.size > this.#max || e.expiresAt <= now) this.#entries.delete(key);
+      else break;
+    }
+  }
+}
+
+/**
+ * The store key of one recipient of one message: sha256 over the account, the message
+ * fingerprint and the recipient (lower-cased).
+ */
+export function acceptedKey(accountId: number, messageFingerprint: string, recipient: string): string {
+  return createHash('sha256').update(`${accountId}\0${messageFingerprint}\0${recipient.toLowerCase()}`).digest('base64url');
+}

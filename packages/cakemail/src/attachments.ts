@@ -1,0 +1,106 @@
+/**
+ * Attachment rules: MIME type or file extension → the API's attachment type, file names reduced
+ * to `[a-zA-Z0-9-_]` plus the type's extension, and a streaming base64 encoder that keeps the
+ * encoded content once, as ASCII buffers ready to be written into the request body.
+ */
+import type { AttachmentType } from './types.js';
+
+export const ALLOWED_EXTENSIONS = 'csv, doc, docx, ics, jpeg, pdf, png, xls, xlsx';
+
+const BY_MIME: Readonly<Record<string, AttachmentType>> = {
+  'text/csv': 'csv',
+  'application/csv': 'csv',
+  'application/msword': 'doc',
+  'application/vnd.openxmlformats-officedocument.wordprocessingml.document': 'docx',
+  'text/calendar': 'calendar',
+  'application/ics': 'calendar',
+  'image/jpeg': 'jpeg',
+  'image/jpg': 'jpeg',
+  'image/pjpeg': 'jpeg',
+  'application/pdf': 'pdf',
+  'image/png': 'png',
+  'application/vnd.ms-excel': 'xls',
+  'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet': 'xlsx',
+};
+
+const BY_EXTENSION: Readonly<Record<string, AttachmentType>> = {
+  csv: 'csv',
+  doc: 'doc',
+  docx: 'docx',
+  ics: 'calendar',
+  ical: 'calendar',
+  jpg: 'jpeg',
+  jpeg: 'jpeg',
+  jpe: 'jpeg',
+  pdf: 'pdf',
+  png: 'png',
+  xls: 'xls',
+  xlsx: 'xlsx',
+};
+
+/** The file extension the API wants for each type. */
+export const EXTENSION_OF: Readonly<Record<AttachmentType, string>> = {
+  csv: 'csv',
+  doc: 'doc',
+  docx: 'docx',
+  calendar: 'ics',
+  jpeg: 'jpeg',
+  pdf: 'pdf',
+  png: 'png',
+  xls: 'xls',
+  xlsx: 'xlsx',
+};
+
+/** The API type of an attachment: by MIME type first, then by the file name's extension. */
+export function attachmentTypeOf(contentType: string | undefined, filename: string | undefined): AttachmentType | undefined {
+  const mime = (contentType ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+  const byMime = BY_MIME[mime];
+  if (byMime) return byMime;
+  const ext = /\.([A-Za-z0-9]+)\s*$/.exec(filename ?? '')?.[1]?.toLowerCase();
+  return ext === undefined ? undefined : BY_EXTENSION[ext];
+}
+
+/**
+ * A file name the API accepts: the base name without its extension, accents folded, every run
+ * of other characters turned into `_`, at most 100 characters, then the type's extension.
+ */
+export function apiFilename(filename: string | undefined, type: AttachmentType): string {
+  let base = (filename ?? '').replace(/^.*[\\/]/, '');
+  base = base.replace(/\.[A-Za-z0-9]{1,5}\s*$/, '');
+  base = base
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .replace(/[^a-zA-Z0-9_-]+/g, '_')
+    .replace(/^_+|_+$/g, '')
+    .slice(0, 100);
+  if (!base) base = type === 'calendar' ? 'invite' : 'attachment';
+  return `${base}.${EXTENSION_OF[type]}`;
+}
+
+/**
+ * Streaming base64: write raw chunks, get ASCII buffers of base64 text. Only the encoded form
+ * is kept (1-2 leftover bytes between writes).
+ */
+export class Base64Collector {
+  readonly parts: Buffer[] = [];
+  length = 0;
+  #carry: Buffer = Buffer.alloc(0);
+
+  write(chunk: Buffer): void {
+    const buf = this.#carry.length ? Buffer.concat([this.#carry, chunk]) : chunk;
+    const whole = buf.length - (buf.length % 3);
+    if (whole > 0) this.#push(buf.subarray(0, whole));
+    this.#carry = Buffer.from(buf.subarray(whole));
+  }
+
+  end(): void {
+    if (this.#carry.length) this.#push(this.#carry);
+    this.#carry = Buffer.alloc(0);
+  }
+
+  #push(raw: Buffer): void {
+    const b64 = Buffer.from(raw.toString('base64'), 'latin1');
+    this.parts.push(b64);
+    this.length += b64.length;
+  }
+}

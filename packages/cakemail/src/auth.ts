@@ -1,0 +1,252 @@
+/**
+ * The Cakemail authenticator: SMTP AUTH credentials → `POST /token`.
+ *
+ * - Successful logins are cached until shortly before the token expires, keyed by an HMAC
+ *   (random key per process) of username and password: the password itself is never kept,
+ *   and a repeated AUTH with the same credentials does not call /token again.
+ * - Refused logins (wrong credentials, MFA) are cached for `failureTtlMs` only, so a client's
+ *   retry storm does not hammer /token.
+ * - Concurrent logins with the same credentials share one /token call (singleflight).
+ * - A session keeps its `AuthSession`; its access token is refreshed with the refresh token
+ *   when it nears expiry or after a 401, again one refresh for all sessions sharing it.
+ */
+import { createHmac, randomBytes } from 'node:crypto';
+import { Replies, type SmtpError } from '@cakemail-smtp/smtp-core';
+import type { CallOptions, TokenResult } from './client.js';
+import { CakemailError, isMfaChallenge } from './errors.js';
+import type { Logger } from './types.js';
+
+/** What the authenticator needs of the client. */
+export interface TokenApi {
+  token(username: string, password: string, accountId: number | undefined, opts: CallOptions): Promise<TokenResult>;
+  refresh(refreshToken: string, opts: CallOptions): Promise<TokenResult>;
+}
+
+export interface AuthenticatorOptions {
+  readonly client: TokenApi;
+  /** Budget of one login or refresh, retries included (UPSTREAM_DEADLINE_MS). */
+  readonly deadlineMs: number;
+  /** A token this close to expiry is refreshed, and no longer served from the cache. Default 60 s. */
+  readonly refreshMarginMs?: number;
+  /** How long a refused login is remembered. Default 5 s. */
+  readonly failureTtlMs?: number;
+  /** Most cached logins (oldest dropped first). Default 10 000. */
+  readonly maxEntries?: number;
+  readonly logger?: Logger;
+  readonly now?: () => number;
+}
+
+/** A logged-in Cakemail user as a session holds it. Shared by sessions with the same credentials. */
+export class AuthSession {
+  #accessToken: string;
+  #refreshToken: string;
+  #expiresAt: number;
+  #lifetimeMs: number;
+  #accounts: readonly number[];
+  #refreshing: Promise<string> | undefined;
+  #dead = false;
+
+  constructor(
+    token: TokenResult,
+    private readonly owner: {
+      readonly client: TokenApi;
+      /** How long before expiry a token of this lifetime counts as stale. */
+      readonly marginFor: (lifetimeMs: number) => number;
+      readonly now: () => number;
+      readonly onDead: (s: AuthSession) => void;
+    },
+  ) {
+    this.#accessToken = token.accessToken;
+    this.#refreshToken = token.refreshToken;
+    this.#lifetimeMs = token.expiresIn * 1000;
+    this.#expiresAt = owner.now() + this.#lifetimeMs;
+    this.#accounts = [...token.accounts];
+  }
+
+  /** The accounts this login may use (the token's `accounts`). */
+  get accounts(): readonly number[] {
+    return this.#accounts;
+  }
+
+  /** The account used when the message names none: the first of the token's accounts. */
+  get defaultAccountId(): number | undefined {
+    return this.#accounts[0];
+  }
+
+  /** Epoch ms at which the access token expires. */
+  get expiresAt(): number {
+    return this.#expiresAt;
+  }
+
+  /** True while a new AUTH with the same credentials may reuse this login. */
+  get fresh(): boolean {
+    return !this.#dead && this.owner.now() < this.#expiresAt - this.owner.marginFor(this.#lifetimeMs);
+  }
+
+  /** A valid access token, refreshed first when it nears expiry. */
+  async accessToken(opts: CallOptions): Promise<string> {
+    if (this.fresh) return this.#accessToken;
+    return this.#refresh(this.#accessToken, opts);
+  }
+
+  /**
+   * The API answered 401 with `staleToken`: refresh (once for everyone holding this login) and
+   * answer the new access token. If another caller refreshed already, its token is answered.
+   * Throws a CakemailError when the refresh fails.
+   */
+  async refreshAfterUnauthorized(staleToken: string, opts: CallOptions): Promise<string> {
+    return this.#refresh(staleToken, opts);
+  }
+
+  #refresh(staleToken: string, opts: CallOptions): Promise<string> {
+    if (staleToken !== this.#accessToken) return Promise.resolve(this.#accessToken);
+    this.#refreshing ??= (async () => {
+      try {
+        const t = await this.owner.client.refresh(this.#refreshToken, opts);
+        this.#accessToken = t.accessToken;
+        this.#refreshToken = t.refreshToken;
+        this.#lifetimeMs = t.expiresIn * 1000;
+        this.#expiresAt = this.owner.now() + this.#lifetimeMs;
+        if (t.accounts.length > 0) this.#accounts = [...t.accounts];
+        return this.#accessToken;
+      } catch (err) {
+        // A refused refresh ends this login: the next AUTH logs in again with the password.
+        if (err instanceof CakemailError && err.kind === 'auth') {
+          this.#dead = true;
+          this.owner.onDead(this);
+        }
+        throw err;
+      } finally {
+        this.#refreshing = undefined;
+      }
+    })();
+    return this.#refreshing;
+  }
+}
+
+export class CakemailAuthenticator {
+  readonly #key = randomBytes(32);
+  readonly #client: TokenApi;
+  readonly #deadlineMs: number;
+  readonly #margin: number;
+  readonly #failureTtl: number;
+  readonly #maxEntries: number;
+  readonly #now: () => number;
+  readonly #logger: Logger | undefined;
+  readonly #cache = new Map<string, AuthSession>();
+  readonly #failures = new Map<string, { readonly error: SmtpError; readonly until: number }>();
+  readonly #inflight = new Map<string, Promise<AuthSession>>();
+
+  constructor(options: AuthenticatorOptions) {
+    this.#client = options.client;
+    this.#deadlineMs = options.deadlineMs;
+    this.#margin = options.refreshMarginMs ?? 60_000;
+    this.#failureTtl = options.failureTtlMs ?? 5_000;
+    this.#maxEntries = options.maxEntries ?? 10_000;
+    this.#now = options.now ?? Date.now;
+    this.#logger = options.logger;
+  }
+
+  /**
+   * Logs in, or reuses a cached login. Throws `Replies.S535_AUTH_INVALID`,
+   * `Replies.S535_AUTH_MFA` or `Replies.S454_AUTH_UNAVAILABLE`.
+   */
+  async login(username: string, password: string): Promise<AuthSession> {
+    const key = this.#keyOf(username, password);
+    const now = this.#now();
+    const failure = this.#failures.get(key);
+    if (failure) {
+      if (failure.until > now) throw failure.error;
+      this.#failures.delete(key);
+    }
+    const cached = this.#cache.get(key);
+    if (cached) {
+      if (cached.fresh) return cached;
+      this.#cache.delete(key);
+    }
+    let pending = this.#inflight.get(key);
+    if (!pending) {
+      pending = this.#login(key, username, password).finally(() => this.#inflight.delete(key));
+      this.#inflight.set(key, pending);
+    }
+    return pending;
+  }
+
+  /** Number of cached logins (for metrics and tests). */
+  get size(): number {
+    return this.#cache.size;
+  }
+
+  /** Forgets every cached login and failure. */
+  clear(): void {
+    this.#cache.clear();
+    this.#failures.clear();
+  }
+
+  async #login(key: string, username: string, password: string): Promise<AuthSession> {
+    let token: TokenResult;
+    try {
+      token = await this.#client.token(username, password, undefined, { deadline: this.#now() + this.#deadlineMs });
+    } catch (err) {
+      if (isMfaChallenge(err)) throw this.#remember(key, Replies.S535_AUTH_MFA);
+      if (err instanceof CakemailError && (err.kind === 'auth' || err.kind === 'permanent')) {
+        throw this.#remember(key, Replies.S535_AUTH_INVALID);
+      }
+      this.#logger?.warn({ err: describe(err) }, 'Cakemail login unavailable');
+      throw Replies.S454_AUTH_UNAVAILABLE;
+    }
+    const session = new AuthSession(token, {
+      client: this.#client,
+      marginFor: (ms) => this.#marginFor(ms),
+      now: this.#now,
+      onDead: (s) => {
+        if (this.#cache.get(key) === s) this.#cache.delete(key);
+      },
+    });
+    this.#cache.set(key, session);
+    this.#evict();
+    return session;
+  }
+
+  #marginFor(lifetimeMs: number): number {
+    // Short-lived tokens: stale at half their life rather than stale from the start.
+    return Math.min(this.#margin, Math.max(0, lifetimeMs) / 2);
+  }
+
+  #remember(key: string, error: SmtpError): SmtpError {
+    if (this.#failureTtl > 0) {
+      this.#failures.set(key, { error, until: this.#now() + this.#failureTtl });
+      if (this.#failures.size > this.#maxEntries) {
+        const oldest = this.#failures.keys().next();
+        if (!oldest.done) this.#failures.delete(oldest.value);
+      }
+    }
+    return error;
+  }
+
+  #evict(): void {
+    while (this.#cache.size > this.#maxEntries) {
+      const oldest = this.#cache.keys().next();
+      if (oldest.done) break;
+      this.#cache.delete(oldest.value);
+    }
+  }
+
+  #keyOf(username: string, password: string): string {
+    const h = createHmac('sha256', this.#key);
+    h.update(`${Buffer.byteLength(username)}:`);
+    h.update(username);
+    h.update('\0');
+    h.update(password);
+    return h.digest('base64url');
+  }
+}
+
+/** An error as a log field without anything secret: class, kind, status, message. */
+export function describe(err: unknown): Record<string, unknown> {
+  if (err instanceof CakemailError) {
+    return { type: err.name, kind: err.kind, reason: err.reason, status: err.status, message: err.message };
+  }
+  if (err instanceof Error) return { type: err.name, message: err.message };
+  return { type: typeof err };
+}

@@ -1,0 +1,376 @@
+/**
+ * The Cakemail API client: the few calls the gateway makes, typed, on one keep-alive undici
+ * `Pool` per base URL.
+ *
+ * Every call takes a `deadline` (epoch ms, the per-message budget). Inside it, 5xx answers,
+ * 429s, timeouts and connection errors are retried with exponential backoff and full jitter
+ * (a 429's Retry-After is honoured instead); when the next attempt could not start before the
+ * deadline the call gives up at once with a `temporary` CakemailError. It never sleeps past
+ * the deadline. Each attempt is bounded by `timeoutMs` (and by what is left of the deadline).
+ */
+import { Readable } from 'node:stream';
+import { Pool } from 'undici';
+import type { Dispatcher } from 'undici';
+import { z } from 'zod';
+import { CakemailError, CakemailMfaError, extractApiMessage } from './errors.js';
+import type { EmailBody } from './types.js';
+
+export interface RetryPolicy {
+  /** First backoff ceiling; the n-th retry waits a random time in [0, base·2^(n-1)]. Default 100. */
+  readonly baseDelayMs?: number;
+  /** Highest backoff ceiling. Default 5000. */
+  readonly maxDelayMs?: number;
+  /** Attempts per call, the first included. Default 6. The deadline usually ends it first. */
+  readonly maxAttempts?: number;
+}
+
+export interface CakemailClientOptions {
+  /** Base URL, e.g. `https://api.cakemail.dev`. A path prefix is kept. */
+  readonly apiUrl: string;
+  /** Timeout of one HTTP attempt, headers and body (CAKEMAIL_TIMEOUT_MS). */
+  readonly timeoutMs: number;
+  readonly retry?: RetryPolicy;
+  /** Use this dispatcher instead of the client's own Pool (tests); it is not closed by close(). */
+  readonly dispatcher?: Dispatcher;
+  /** Keep-alive connections in the client's own Pool. Default 64. */
+  readonly connections?: number;
+  /** For tests. */
+  readonly random?: () => number;
+}
+
+export interface CallOptions {
+  /** Epoch ms after which no attempt starts and no backoff sleeps (UPSTREAM_DEADLINE_MS). */
+  readonly deadline: number;
+}
+
+export interface TokenResult {
+  readonly accessToken: string;
+  readonly refreshToken: string;
+  /** Seconds. */
+  readonly expiresIn: number;
+  readonly accounts: readonly number[];
+}
+
+export interface SenderInfo {
+  readonly id: string;
+  readonly name: string;
+  readonly email: string;
+  readonly confirmed: boolean;
+}
+
+export interface ListInfo {
+  readonly id: number;
+  readonly name: string;
+}
+
+export interface CreateListInput {
+  readonly name: string;
+  /** A confirmed sender id, required by the API as the list's default sender. */
+  readonly senderId: string;
+  readonly language?: string;
+}
+
+export interface SendResult {
+  /** Cakemail's id of the email (uuid). */
+  readonly id: string;
+  readonly status: 'queued' | 'rejected' | 'error';
+}
+
+/**
+ * A `POST /v2/emails` body already serialized to bytes, so the same (possibly large) content
+ * can be sent to many recipients without serializing it again. See `prepareEmail()`.
+ */
+export interface EncodedBody {
+  readonly chunks: readonly Uint8Array[];
+  readonly length: number;
+}
+
+const tokenSchema = z.object({
+  access_token: z.string().min(1),
+  token_type: z.string().optional(),
+  expires_in: z.number(),
+  refresh_token: z.string().min(1),
+  accounts: z.array(z.number().int()),
+});
+const challengeSchema = z.object({ challenge: z.string() });
+const pagination = z.object({ page: z.number().optional(), per_page: z.number().optional(), count: z.number().optional() }).optional();
+const sendersSchema = z.object({
+  pagination,
+  data: z.array(z.object({ id: z.union([z.string(), z.number()]).transform(String), name: z.string().nullish(), email: z.string(), confirmed: z.boolean() })),
+});
+const listsSchema = z.object({ pagination, data: z.array(z.object({ id: z.number().int(), name: z.string() })) });
+const createListSchema = z.object({ id: z.number().int() });
+const sendSchema = z.object({ data: z.object({ id: z.union([z.string(), z.number()]).transform(String), status: z.enum(['queued', 'rejected', 'error']) }) });
+
+interface RequestSpec {
+  readonly method: 'GET' | 'POST';
+  readonly path: string;
+  readonly query?: Record<string, string | number | undefined>;
+  readonly token?: string;
+  readonly form?: Record<string, string | number | undefined>;
+  readonly json?: unknown;
+  readonly encoded?: EncodedBody;
+  /** /token: 401 and 403 mean bad credentials. */
+  readonly tokenCall?: boolean;
+}
+
+const SENDERS_PER_PAGE = 100;
+const MAX_PAGES = 100;
+
+export class CakemailClient {
+  readonly #dispatcher: Dispatcher;
+  readonly #ownsDispatcher: boolean;
+  readonly #origin: string;
+  readonly #basePath: string;
+  readonly #timeoutMs: number;
+  readonly #baseDelay: number;
+  readonly #maxDelay: number;
+  readonly #maxAttempts: number;
+  readonly #random: () => number;
+
+  constructor(options: CakemailClientOptions) {
+    const url = new URL(options.apiUrl);
+    this.#origin = url.origin;
+    this.#basePath = url.pathname.replace(/\/+$/, '');
+    this.#timeoutMs = options.timeoutMs;
+    this.#baseDelay = options.retry?.baseDelayMs ?? 100;
+    this.#maxDelay = options.retry?.maxDelayMs ?? 5000;
+    this.#maxAttempts = options.retry?.maxAttempts ?? 6;
+    this.#random = options.random ?? Math.random;
+    if (options.dispatcher) {
+      this.#dispatcher = options.dispatcher;
+      this.#ownsDispatcher = false;
+    } else {
+      this.#dispatcher = new Pool(this.#origin, {
+        connections: options.connections ?? 64,
+        keepAliveTimeout: 30_000,
+        keepAliveMaxTimeout: 120_000,
+      });
+      this.#ownsDispatcher = true;
+    }
+  }
+
+  /** `POST /token` with `grant_type=password`. Throws CakemailMfaError on an MFA challenge. */
+  async token(username: string, password: string, accountId: number | undefined, opts: CallOptions): Promise<TokenResult> {
+    const body = await this.#call(
+      { method: 'POST', path: '/token', form: { grant_type: 'password', username, password, account_id: accountId }, tokenCall: true },
+      opts,
+    );
+    return parseToken(body);
+  }
+
+  /** `POST /token` with `grant_type=refresh_token`. */
+  async refresh(refreshToken: string, opts: CallOptions): Promise<TokenResult> {
+    const body = await this.#call(
+      { method: 'POST', path: '/token', form: { grant_type: 'refresh_token', refresh_token: refreshToken }, tokenCall: true },
+      opts,
+    );
+    return parseToken(body);
+  }
+
+  /** Every sender of the account, all pages (`GET /brands/default/senders`). */
+  async listSenders(token: string, accountId: number, opts: CallOptions): Promise<SenderInfo[]> {
+    const out: SenderInfo[] = [];
+    for (let page = 1; page <= MAX_PAGES; page++) {
+      const body = await this.#call(
+        { method: 'GET', path: '/brands/default/senders', token, query: { account_id: accountId, page, per_page: SENDERS_PER_PAGE } },
+        opts,
+      );
+      const parsed = validate(sendersSchema, body, 'GET /brands/default/senders');
+      for (const s of parsed.data) out.push({ id: s.id, name: s.name ?? '', email: s.email, confirmed: s.confirmed });
+      const count = parsed.pagination?.count;
+      if (parsed.data.length < SENDERS_PER_PAGE || (count !== undefined && out.length >= count)) break;
+    }
+    return out;
+  }
+
+  /** The first list whose name is exactly `name` (`GET /lists?filter=name==…`), or undefined. */
+  async findListByName(token: string, accountId: number, name: string, opts: CallOptions): Promise<ListInfo | undefined> {
+    const body = await this.#call(
+      { method: 'GET', path: '/lists', token, query: { account_id: accountId, filter: `name==${name}`, page: 1, per_page: 50 } },
+      opts,
+    );
+    const parsed = validate(listsSchema, body, 'GET /lists');
+    const found = parsed.data.find((l) => l.name === name);
+    return found ? { id: found.id, name: found.name } : undefined;
+  }
+
+  /** `POST /lists`; answers the new list's id. */
+  async createList(token: string, accountId: number, input: CreateListInput, opts: CallOptions): Promise<number> {
+    const json: Record<string, unknown> = { name: input.name, default_sender: { id: input.senderId } };
+    if (input.language !== undefined) json['language'] = input.language;
+    const body = await this.#call({ method: 'POST', path: '/lists', token, query: { account_id: accountId }, json }, opts);
+    return validate(createListSchema, body, 'POST /lists').id;
+  }
+
+  /**
+   * `POST /v2/emails` for one recipient. Answers Cakemail's id and status; a `rejected` or
+   * `error` status is returned, not thrown.
+   */
+  async sendEmail(token: string, accountId: number, body: EmailBody | EncodedBody, opts: CallOptions): Promise<SendResult> {
+    const spec: RequestSpec = isEncoded(body)
+      ? { method: 'POST', path: '/v2/emails', token, query: { account_id: accountId }, encoded: body }
+      : { method: 'POST', path: '/v2/emails', token, query: { account_id: accountId }, json: body };
+    const answer = await this.#call(spec, opts);
+    const parsed = validate(sendSchema, answer, 'POST /v2/emails');
+    return { id: parsed.data.id, status: parsed.data.status };
+  }
+
+  /** Closes the client's own Pool (not an injected dispatcher). */
+  async close(): Promise<void> {
+    if (this.#ownsDispatcher) await this.#dispatcher.close();
+  }
+
+  async #call(spec: RequestSpec, opts: CallOptions): Promise<unknown> {
+    const name = `${spec.method} ${spec.path}`;
+    let last: CakemailError | undefined;
+    for (let attempt = 1; ; attempt++) {
+      const remaining = opts.deadline - Date.now();
+      if (remaining <= 0) throw deadlineError(name, last);
+      try {
+        return await this.#attempt(spec, name, Math.min(this.#timeoutMs, remaining));
+      } catch (err) {
+        // A 2xx we cannot read may have done its work: temporary, but not sent again.
+        if (!(err instanceof CakemailError) || err.kind !== 'temporary' || err.reason === 'invalid_response') throw err;
+        last = err;
+      }
+      if (attempt >= this.#maxAttempts) throw last;
+      const delay = last.retryAfterMs ?? this.#backoff(attempt);
+      // Never sleep past the deadline: give up now with the temporary error.
+      if (Date.now() + delay >= opts.deadline) throw last;
+      await sleep(delay);
+    }
+  }
+
+  #backoff(attempt: number): number {
+    const ceiling = Math.min(this.#maxDelay, this.#baseDelay * 2 ** (attempt - 1));
+    return Math.floor(this.#random() * ceiling);
+  }
+
+  async #attempt(spec: RequestSpec, name: string, timeoutMs: number): Promise<unknown> {
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (spec.token !== undefined) headers['authorization'] = `Bearer ${spec.token}`;
+    let body: string | Readable | undefined;
+    if (spec.form) {
+      const form = new URLSearchParams();
+      for (const [k, v] of Object.entries(spec.form)) if (v !== undefined) form.set(k, String(v));
+      headers['content-type'] = 'application/x-www-form-urlencoded';
+      body = form.toString();
+    } else if (spec.encoded) {
+      headers['content-type'] = 'application/json';
+      headers['content-length'] = String(spec.encoded.length);
+      body = Readable.from(spec.encoded.chunks, { objectMode: false });
+    } else if (spec.json !== undefined) {
+      headers['content-type'] = 'application/json';
+      body = JSON.stringify(spec.json);
+    }
+    let path = this.#basePath + spec.path;
+    if (spec.query) {
+      const q = new URLSearchParams();
+      for (const [k, v] of Object.entries(spec.query)) if (v !== undefined) q.set(k, String(v));
+      const qs = q.toString();
+      if (qs) path += `?${qs}`;
+    }
+
+    const controller = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort();
+    }, timeoutMs);
+    try {
+      const res = await this.#dispatcher.request({
+        origin: this.#origin,
+        path,
+        method: spec.method,
+        headers,
+        body: body ?? null,
+        signal: controller.signal,
+      });
+      const text = await res.body.text();
+      const json = parseJson(text);
+      const status = res.statusCode;
+      if (status >= 200 && status < 300) {
+        if (json === undefined) {
+          throw new CakemailError('temporary', `Cakemail ${name} answered ${status} with no JSON body`, { status, reason: 'invalid_response' });
+        }
+        return json;
+      }
+      throw httpError(name, status, json, res.headers['retry-after'], spec.tokenCall === true);
+    } catch (err) {
+      if (err instanceof CakemailError) throw err;
+      if (timedOut) {
+        throw new CakemailError('temporary', `Cakemail ${name} timed out after ${timeoutMs} ms`, { reason: 'timeout' });
+      }
+      const code = (err as { code?: unknown }).code;
+      throw new CakemailError('temporary', `Cakemail ${name} failed: ${typeof code === 'string' ? code : 'network error'}`, {
+        reason: 'network',
+        cause: err,
+      });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+function httpError(name: string, status: number, json: unknown, retryAfter: string | string[] | undefined, tokenCall: boolean): CakemailError {
+  const apiMessage = extractApiMessage(json);
+  const message = `Cakemail ${name} answered ${status}${apiMessage ? `: ${apiMessage}` : ''}`;
+  if (status === 401 || (tokenCall && status === 403)) return new CakemailError('auth', message, { status, apiMessage, reason: 'http' });
+  if (status === 429) {
+    const ms = parseRetryAfter(Array.isArray(retryAfter) ? retryAfter[0] : retryAfter);
+    return new CakemailError('temporary', message, { status, apiMessage, reason: 'http', ...(ms === undefined ? {} : { retryAfterMs: ms }) });
+  }
+  if (status >= 500 || status === 408) return new CakemailError('temporary', message, { status, apiMessage, reason: 'http' });
+  return new CakemailError('permanent', message, { status, apiMessage, reason: 'http' });
+}
+
+/** Retry-After as delta-seconds or an HTTP date, in ms from now; undefined when absent or bad. */
+export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
+  if (value === undefined) return undefined;
+  const v = value.trim();
+  if (/^\d+$/.test(v)) return Number(v) * 1000;
+  const at = Date.parse(v);
+  if (Number.isNaN(at)) return undefined;
+  return Math.max(0, at - now);
+}
+
+function deadlineError(name: string, last: CakemailError | undefined): CakemailError {
+  return new CakemailError('temporary', `Cakemail ${name}: deadline reached${last ? ` (last: ${last.message})` : ''}`, {
+    reason: 'deadline',
+    ...(last?.status === undefined ? {} : { status: last.status }),
+    ...(last?.retryAfterMs === undefined ? {} : { retryAfterMs: last.retryAfterMs }),
+    apiMessage: last?.apiMessage ?? '',
+  });
+}
+
+function parseToken(body: unknown): TokenResult {
+  if (challengeSchema.safeParse(body).success) throw new CakemailMfaError();
+  const t = validate(tokenSchema, body, 'POST /token');
+  return { accessToken: t.access_token, refreshToken: t.refresh_token, expiresIn: t.expires_in, accounts: t.accounts };
+}
+
+function validate<T>(schema: z.ZodType<T>, body: unknown, name: string): T {
+  const r = schema.safeParse(body);
+  if (!r.success) {
+    throw new CakemailError('temporary', `Cakemail ${name} answered with an unexpected body`, { reason: 'invalid_response' });
+  }
+  return r.data;
+}
+
+function parseJson(text: string): unknown {
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+function isEncoded(body: EmailBody | EncodedBody): body is EncodedBody {
+  return 'chunks' in body && Array.isArray((body as EncodedBody).chunks);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

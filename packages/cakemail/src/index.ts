@@ -1,0 +1,38 @@
+export { CakemailClient, parseRetryAfter } from './client.js';
+export type {
+  CakemailClientOptions,
+  CallOptions,
+  CreateListInput,
+  EncodedBody,
+  ListInfo,
+  RetryPolicy,
+  SendResult,
+  SenderInfo,
+  TokenResult,
+} from './client.js';
+export { CakemailError, CakemailMfaError, isCakemailError, isMfaChallenge, extractApiMessage } from './errors.js';
+export type { CakemailErrorKind, CakemailErrorReason, CakemailErrorOptions } from './errors.js';
+export { CakemailAuthenticator, AuthSession } from './auth.js';
+export type { AuthenticatorOptions, TokenApi } from './auth.js';
+export { SenderDirectory } from './senders.js';
+export type { SenderApi, SenderDirectoryOptions } from './senders.js';
+export { ListResolver, GATEWAY_LIST_NAME } from './lists.js';
+export type { ListApi } from './lists.js';
+export { parseMessage, readControlHeaders, prepareEmail, PreparedEmail, FingerprintStream, NO_SUBJECT } from './mapping.js';
+export type { ParsedMessage, ParsedAttachment, MessageOptions, ResolvedEnvelope } from './mapping.js';
+export { attachmentTypeOf, apiFilename, ALLOWED_EXTENSIONS } from './attachments.js';
+export { CONTROL_HEADERS, KEPT_HEADERS, isForwardedHeader } from './headers.js';
+export { MemoryAcceptedStore, acceptedKey, ACCEPTED_TTL_MS } from './accepted-store.js';
+export type { AcceptedStore, MemoryAcceptedStoreOptions } from './accepted-store.js';
+export { createRelayBackend, relayConfigSchema } from './relay.js';
+export type { RelayBackend, RelayConfig, RelayDeps } from './relay.js';
+export type {
+  AttachmentType,
+  EmailAttachment,
+  EmailBody,
+  EmailContent,
+  EmailHeader,
+  EmailTracking,
+  EmailType,
+  Logger,
+} from './types.js';

@@ -1,0 +1,343 @@
+/**
+ * The relay backend: smtp-core's Backend/Session, relaying each message to Cakemail.
+ *
+ * auth → the authenticator; MAIL FROM → the confirmed-sender check; RCPT → recorded (smtp-core
+ * enforces MAX_RECIPIENTS); DATA → parse, map, then one `POST /v2/emails` per envelope recipient
+ * with bounded concurrency, every accepted recipient remembered in the accepted store so that a
+ * retried message skips it and still reports its id.
+ */
+import type { Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import { z } from 'zod';
+import {
+  isSmtpError,
+  reply,
+  Replies,
+  type Backend,
+  type ConnectionInfo,
+  type Credentials,
+  type DataInfo,
+  type Session,
+  type SmtpError,
+} from '@cakemail-smtp/smtp-core';
+import { ACCEPTED_TTL_MS, MemoryAcceptedStore, acceptedKey, type AcceptedStore } from './accepted-store.js';
+import { CakemailAuthenticator, describe, type AuthSession } from './auth.js';
+import { CakemailClient, type CallOptions, type SenderInfo } from './client.js';
+import { CakemailError } from './errors.js';
+import { ListResolver } from './lists.js';
+import { parseMessage, prepareEmail, readControlHeaders } from './mapping.js';
+import { SenderDirectory } from './senders.js';
+import type { EmailType, Logger } from './types.js';
+
+export interface RelayConfig {
+  /** CAKEMAIL_API_URL, e.g. `https://api.cakemail.dev`. */
+  readonly apiUrl: string;
+  /** CAKEMAIL_TIMEOUT_MS: one HTTP attempt. */
+  readonly timeoutMs: number;
+  /** UPSTREAM_DEADLINE_MS: the whole relay of one message (or one login), retries included. */
+  readonly deadlineMs: number;
+  /** Default `content.type` when the message has no `x-email-api-type`. */
+  readonly emailType: EmailType;
+  /** Default list when the message has no `x-list-id`; else the "SMTP Gateway" list. */
+  readonly listId?: number;
+  /** Parallel `POST /v2/emails` per message. Default 8. */
+  readonly concurrency?: number;
+}
+
+export const relayConfigSchema = z.object({
+  apiUrl: z.url({ protocol: /^https?$/ }),
+  timeoutMs: z.number().int().positive(),
+  deadlineMs: z.number().int().positive(),
+  emailType: z.enum(['transactional', 'marketing']).default('transactional'),
+  listId: z.number().int().positive().optional(),
+  concurrency: z.number().int().min(1).max(64).optional(),
+});
+
+export interface RelayDeps {
+  readonly logger: Logger;
+  /** Defaults to a MemoryAcceptedStore. */
+  readonly store?: AcceptedStore;
+  /** Defaults to a CakemailClient on `config.apiUrl`. */
+  readonly client?: CakemailClient;
+  /** For the default client, e.g. in tests. */
+  readonly dispatcher?: Dispatcher;
+  readonly authenticator?: CakemailAuthenticator;
+  readonly senders?: SenderDirectory;
+  readonly lists?: ListResolver;
+}
+
+export interface RelayBackend extends Backend {
+  /** Closes the API client's connections (when the backend created the client). */
+  close(): Promise<void>;
+}
+
+export function createRelayBackend(config: RelayConfig, deps: RelayDeps): RelayBackend {
+  const cfg = Object.freeze(relayConfigSchema.parse(config));
+  const ownsClient = deps.client === undefined;
+  const client =
+    deps.client ??
+    new CakemailClient({
+      apiUrl: cfg.apiUrl,
+      timeoutMs: cfg.timeoutMs,
+      ...(deps.dispatcher === undefined ? {} : { dispatcher: deps.dispatcher }),
+    });
+  const shared: Shared = {
+    cfg: { ...cfg, concurrency: cfg.concurrency ?? 8 },
+    client,
+    store: deps.store ?? new MemoryAcceptedStore(),
+    auth: deps.authenticator ?? new CakemailAuthenticator({ client, deadlineMs: cfg.deadlineMs, logger: deps.logger }),
+    senders: deps.senders ?? new SenderDirectory({ client }),
+    lists: deps.lists ?? new ListResolver({ client }),
+    logger: deps.logger,
+  };
+  return {
+    newSession: (conn) => new RelaySession(shared, conn),
+    close: async () => {
+      if (ownsClient) await client.close();
+    },
+  };
+}
+
+interface Shared {
+  readonly cfg: z.infer<typeof relayConfigSchema> & { readonly concurrency: number };
+  readonly client: CakemailClient;
+  readonly store: AcceptedStore;
+  readonly auth: CakemailAuthenticator;
+  readonly senders: SenderDirectory;
+  readonly lists: ListResolver;
+  readonly logger: Logger;
+}
+
+/** MAIL FROM looks for the sender in at most this many of the login's accounts. */
+const MAX_ACCOUNTS_CHECKED = 20;
+
+type Outcome =
+  | { readonly rcpt: string; readonly ok: true; readonly id: string; readonly reused: boolean }
+  | { readonly rcpt: string; readonly ok: false; readonly error: SmtpError };
+
+class RelaySession implements Session {
+  readonly #s: Shared;
+  readonly #log: Logger;
+  #auth: AuthSession | undefined;
+
+  constructor(shared: Shared, conn: ConnectionInfo) {
+    this.#s = shared;
+    this.#log = shared.logger.child({ sessionId: conn.id });
+  }
+
+  async auth(credentials: Credentials): Promise<void> {
+    // smtp-core logs the outcome; the reply is the authenticator's.
+    this.#auth = await this.#s.auth.login(credentials.username, credentials.password);
+  }
+
+  async mail(from: string): Promise<void> {
+    // The null sender: the From header is checked at DATA time instead.
+    if (from === '') return;
+    const auth = this.#requireAuth();
+    const opts = { deadline: Date.now() + this.#s.cfg.deadlineMs };
+    // The default account first; a sender of another of the login's accounts is accepted too
+    // (the message may pick that account with x-account-id; DATA checks against the one used).
+    for (const accountId of auth.accounts.slice(0, MAX_ACCOUNTS_CHECKED)) {
+      try {
+        await this.#withToken(auth, opts, (token) => this.#s.senders.checkSender(token, accountId, from, opts));
+        return;
+      } catch (err) {
+        if (err === Replies.S553_SENDER_NOT_ALLOWED) continue;
+        throw this.#toReply(err, 'sender check');
+      }
+    }
+    throw Replies.S553_SENDER_NOT_ALLOWED;
+  }
+
+  async rcpt(_to: string): Promise<void> {
+    // Recorded by smtp-core (DataInfo.to); the limit is enforced there.
+  }
+
+  async data(message: Readable, info: DataInfo): Promise<string> {
+    const auth = this.#requireAuth();
+    const parsed = await parseMessage(message);
+    // The upstream deadline starts once the client has sent the whole message.
+    const started = Date.now();
+    const opts: CallOptions = { deadline: started + this.#s.cfg.deadlineMs };
+    const options = readControlHeaders(parsed.control, this.#s.cfg.emailType);
+    const accountId = options.accountId ?? auth.defaultAccountId;
+    if (accountId === undefined || !auth.accounts.includes(accountId)) throw Replies.S550_ACCOUNT_NOT_ALLOWED;
+
+    let sender: SenderInfo;
+    let listId: number;
+    try {
+      sender = await this.#withToken(auth, opts, (token) =>
+        options.senderId !== undefined
+          ? this.#s.senders.checkSenderId(token, accountId, options.senderId, opts)
+          : this.#s.senders.checkSender(token, accountId, info.from || (parsed.from?.address ?? ''), opts),
+      );
+      listId =
+        options.listId ??
+        this.#s.cfg.listId ??
+        (await this.#withToken(auth, opts, (token) => this.#s.lists.resolve(token, accountId, sender.id, opts)));
+    } catch (err) {
+      throw this.#toReply(err, 'sender or list lookup');
+    }
+
+    const prepared = prepareEmail(parsed, options, {
+      senderId: sender.id,
+      ...(parsed.from?.name ? { senderName: parsed.from.name } : {}),
+      listId,
+    });
+    this.#log.debug({ from: info.from, headerFrom: parsed.from?.address, to: info.to }, 'relaying message');
+
+    const outcomes = await mapLimit(info.to, this.#s.cfg.concurrency, (rcpt) =>
+      this.#sendOne(auth, accountId, parsed.fingerprint, rcpt, prepared, opts),
+    );
+
+    const accepted = outcomes.filter((o): o is Extract<Outcome, { ok: true }> => o.ok);
+    const failed = outcomes.filter((o): o is Extract<Outcome, { ok: false }> => !o.ok);
+    const temporary = failed.filter((o) => o.error.temporary);
+    const refused = failed.filter((o) => !o.error.temporary);
+    this.#log.info(
+      {
+        event: 'relayed',
+        accountId,
+        fingerprint: parsed.fingerprint.slice(0, 16),
+        bytes: prepared.size,
+        recipients: info.to.length,
+        accepted: accepted.length,
+        alreadyAccepted: accepted.filter((o) => o.reused).length,
+        refused: refused.length,
+        temporaryFailures: temporary.length,
+        ids: accepted.map((o) => o.id),
+        durationMs: Date.now() - started,
+      },
+      temporary.length ? 'relay incomplete, client will retry' : 'relayed to Cakemail',
+    );
+    if (refused.length) {
+      this.#log.debug({ refused: refused.map((o) => ({ to: o.rcpt, reply: o.error.line })) }, 'recipients refused by Cakemail');
+    }
+
+    if (temporary.length > 0) {
+      // Accepted recipients are in the store already: the retry skips them.
+      const rateLimited = temporary.find((o) => o.error === Replies.S451_UPSTREAM_RATE_LIMITED);
+      throw (rateLimited ?? temporary[0])?.error ?? Replies.S451_UPSTREAM_UNAVAILABLE;
+    }
+    const first = accepted[0];
+    if (first === undefined) throw refused[0]?.error ?? Replies.S451_INTERNAL;
+    let text = `Ok: queued as ${first.id}${accepted.length > 1 ? ` (+${accepted.length - 1} more)` : ''}`;
+    if (refused.length > 0) text += `; not sent to ${namesOf(refused.map((o) => o.rcpt))}: ${refused[0]?.error.message ?? ''}`;
+    return text.length > 400 ? `${text.slice(0, 397)}...` : text;
+  }
+
+  reset(): void {
+    // Nothing per transaction is kept here: DataInfo carries the envelope.
+  }
+
+  logout(): void {
+    this.#auth = undefined;
+  }
+
+  async #sendOne(
+    auth: AuthSession,
+    accountId: number,
+    fingerprint: string,
+    rcpt: string,
+    prepared: ReturnType<typeof prepareEmail>,
+    opts: CallOptions,
+  ): Promise<Outcome> {
+    const key = acceptedKey(accountId, fingerprint, rcpt);
+    try {
+      const known = await this.#s.store.get(key);
+      if (known !== undefined) return { rcpt, ok: true, id: known, reused: true };
+    } catch (err) {
+      this.#log.warn({ err: describe(err) }, 'accepted store unavailable, sending anyway');
+    }
+    try {
+      const result = await this.#withToken(auth, opts, (token) =>
+        this.#s.client.sendEmail(token, accountId, prepared.forRecipient(rcpt), opts),
+      );
+      if (result.status !== 'queued') {
+        return { rcpt, ok: false, error: reply('S550_UPSTREAM_REJECTED', `Cakemail rejected the message (status ${result.status})`) };
+      }
+      try {
+        await this.#s.store.put(key, result.id, ACCEPTED_TTL_MS);
+      } catch (err) {
+        this.#log.warn({ err: describe(err) }, 'accepted store unavailable, a retry may send this recipient again');
+      }
+      return { rcpt, ok: true, id: result.id, reused: false };
+    } catch (err) {
+      return { rcpt, ok: false, error: this.#toReply(err, 'send') };
+    }
+  }
+
+  /** Runs `fn` with the access token; after a 401, refreshes once and runs it again. */
+  async #withToken<T>(auth: AuthSession, opts: CallOptions, fn: (token: string) => Promise<T>): Promise<T> {
+    let token: string;
+    try {
+      token = await auth.accessToken(opts);
+    } catch (err) {
+      throw asTemporary(err);
+    }
+    try {
+      return await fn(token);
+    } catch (err) {
+      if (!(err instanceof CakemailError) || err.kind !== 'auth') throw err;
+    }
+    try {
+      const fresh = await auth.refreshAfterUnauthorized(token, opts);
+      return await fn(fresh);
+    } catch (err) {
+      throw asTemporary(err);
+    }
+  }
+
+  /** Any failure → the SMTP reply the client sees; never internal detail. */
+  #toReply(err: unknown, what: string): SmtpError {
+    if (isSmtpError(err)) return err;
+    if (err instanceof CakemailError) {
+      if (err.kind === 'temporary' || err.kind === 'auth') {
+        this.#log.warn({ err: describe(err), during: what }, 'Cakemail temporarily unavailable');
+        return err.status === 429 ? Replies.S451_UPSTREAM_RATE_LIMITED : Replies.S451_UPSTREAM_UNAVAILABLE;
+      }
+      this.#log.info({ err: describe(err), during: what }, 'Cakemail refused');
+      if (err.status === 403) {
+        return err.apiMessage ? reply('S550_UPSTREAM_FORBIDDEN', `Cakemail refused this sender or account: ${err.apiMessage}`) : Replies.S550_UPSTREAM_FORBIDDEN;
+      }
+      return err.apiMessage ? reply('S550_UPSTREAM_REJECTED', `Cakemail rejected the message: ${err.apiMessage}`) : Replies.S550_UPSTREAM_REJECTED;
+    }
+    this.#log.error({ err: describe(err), during: what }, 'relay failed');
+    return Replies.S451_INTERNAL;
+  }
+
+  #requireAuth(): AuthSession {
+    if (!this.#auth) throw Replies.S530_AUTH_REQUIRED;
+    return this.#auth;
+  }
+}
+
+/** An auth failure after the one refresh is temporary (the client retries, logs in again). */
+function asTemporary(err: unknown): unknown {
+  if (err instanceof CakemailError && err.kind === 'auth') {
+    return new CakemailError('temporary', `${err.message} (after token refresh)`, {
+      reason: err.reason,
+      ...(err.status === undefined ? {} : { status: err.status }),
+    });
+  }
+  return err;
+}
+
+function namesOf(addresses: readonly string[]): string {
+  const shown = addresses.slice(0, 5).join(', ');
+  return addresses.length > 5 ? `${shown} and ${addresses.length - 5} more` : shown;
+}
+
+/** `fn` over `items` with at most `limit` running at once; results in input order. */
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}

@@ -1,0 +1,226 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { CakemailClient, parseRetryAfter } from '../src/client.js';
+import { CakemailError, isMfaChallenge } from '../src/errors.js';
+import { okToken, startStub, type Stub, type StubAnswer, type StubRequest } from './helpers/stub-api.js';
+
+let stub: Stub | undefined;
+let client: CakemailClient | undefined;
+afterEach(async () => {
+  await client?.close();
+  await stub?.close();
+  client = undefined;
+  stub = undefined;
+});
+
+async function setup(
+  handler: (req: StubRequest, n: number) => StubAnswer | Promise<StubAnswer>,
+  opts: { timeoutMs?: number; random?: () => number; baseDelayMs?: number; maxAttempts?: number } = {},
+): Promise<{ stub: Stub; client: CakemailClient }> {
+  let n = 0;
+  stub = await startStub((req) => handler(req, n++));
+  client = new CakemailClient({
+    apiUrl: stub.url,
+    timeoutMs: opts.timeoutMs ?? 2000,
+    random: opts.random ?? (() => 0),
+    retry: { baseDelayMs: opts.baseDelayMs ?? 10, maxAttempts: opts.maxAttempts ?? 6 },
+  });
+  return { stub, client };
+}
+
+const soon = (ms = 5000) => ({ deadline: Date.now() + ms });
+const queued = (id = 'id-1'): StubAnswer => ({ status: 201, json: { email: 'x@y', object: 'email', submitted: true, data: { id, status: 'queued' } } });
+
+async function failure(p: Promise<unknown>): Promise<CakemailError> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof CakemailError) return err;
+    throw err;
+  }
+  throw new Error('expected a CakemailError');
+}
+
+describe('POST /token', () => {
+  it('logs in with a form body and no Authorization header', async () => {
+    const { stub, client } = await setup(() => okToken([5, 6], 'tok'));
+    const t = await client.token('user@example.com', 'p@ss w0rd', 5, soon());
+    expect(t).toEqual({ accessToken: 'tok', refreshToken: 'refresh-tok', expiresIn: 3600, accounts: [5, 6] });
+    const req = stub.calls[0];
+    expect(req?.path).toBe('/token');
+    expect(req?.headers['content-type']).toBe('application/x-www-form-urlencoded');
+    expect(req?.headers['authorization']).toBeUndefined();
+    expect(Object.fromEntries(req?.form() ?? [])).toEqual({ grant_type: 'password', username: 'user@example.com', password: 'p@ss w0rd', account_id: '5' });
+  });
+
+  it('refreshes with grant_type=refresh_token', async () => {
+    const { stub, client } = await setup(() => okToken([1], 'tok2'));
+    await client.refresh('r-1', soon());
+    expect(Object.fromEntries(stub.calls[0]?.form() ?? [])).toEqual({ grant_type: 'refresh_token', refresh_token: 'r-1' });
+  });
+
+  it('an MFA challenge is its own error', async () => {
+    const { client } = await setup(() => ({ status: 200, json: { challenge: 'abc' } }));
+    const err = await failure(client.token('u@example.com', 'pw', undefined, soon()));
+    expect(isMfaChallenge(err)).toBe(true);
+    expect(err.kind).toBe('auth');
+  });
+
+  it.each([401, 403])('%i is an auth error with the API msg and no secret in the message', async (status) => {
+    const { stub, client } = await setup(() => ({ status, json: { detail: [{ code: 1, msg: 'Invalid credentials', type: 'unauthorized' }] } }));
+    const err = await failure(client.token('u@example.com', 'SECRET-PW', undefined, soon()));
+    expect(err).toMatchObject({ kind: 'auth', status, apiMessage: 'Invalid credentials' });
+    expect(err.message).not.toContain('SECRET-PW');
+    expect(stub.calls).toHaveLength(1);
+  });
+
+  it('422 is permanent, not retried, msg texts joined', async () => {
+    const { stub, client } = await setup(() => ({
+      status: 422,
+      json: { detail: [{ loc: ['body', 'username'], msg: 'not an email', type: 'x' }, { loc: [], msg: 'second', type: 'y' }] },
+    }));
+    const err = await failure(client.token('bad', 'pw', undefined, soon()));
+    expect(err).toMatchObject({ kind: 'permanent', status: 422, apiMessage: 'not an email; second' });
+    expect(stub.calls).toHaveLength(1);
+  });
+});
+
+describe('retries', () => {
+  it('retries 5xx and connection resets, then succeeds', async () => {
+    const { stub, client } = await setup((_r, n) => (n === 0 ? { status: 503, json: {} } : n === 1 ? { status: 0, reset: true } : queued('ok')));
+    const r = await client.sendEmail('tok', 1, { sender: { id: 's' }, email: 'a@b.c', list_id: 1, content: { type: 'transactional', subject: 's', encoding: 'utf-8' } }, soon());
+    expect(r).toEqual({ id: 'ok', status: 'queued' });
+    expect(stub.calls).toHaveLength(3);
+  });
+
+  it('gives up after maxAttempts with a temporary error', async () => {
+    const { stub, client } = await setup(() => ({ status: 502, json: { detail: 'bad gateway' } }), { maxAttempts: 3 });
+    const err = await failure(client.listSenders('tok', 1, soon()));
+    expect(err).toMatchObject({ kind: 'temporary', status: 502, apiMessage: 'bad gateway' });
+    expect(stub.calls).toHaveLength(3);
+  });
+
+  it('backs off exponentially with full jitter', async () => {
+    // random() = 0.5: waits 20, 40, 80 ms (half of 40·2^n)
+    const { stub, client } = await setup(() => ({ status: 500, json: {} }), { random: () => 0.5, baseDelayMs: 40, maxAttempts: 4 });
+    const t0 = Date.now();
+    await failure(client.listSenders('tok', 1, soon()));
+    const elapsed = Date.now() - t0;
+    expect(stub.calls).toHaveLength(4);
+    expect(elapsed).toBeGreaterThanOrEqual(135);
+    expect(elapsed).toBeLessThan(1000);
+  });
+
+  it('honours Retry-After in seconds on 429', async () => {
+    const { stub, client } = await setup((_r, n) => (n === 0 ? { status: 429, json: {}, headers: { 'retry-after': '1' } } : queued()));
+    const t0 = Date.now();
+    await client.sendEmail('tok', 1, { chunks: [Buffer.from('{}')], length: 2 }, soon());
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(950);
+    expect(stub.calls).toHaveLength(2);
+  });
+
+  it('honours Retry-After as an HTTP date', async () => {
+    const { client } = await setup((_r, n) =>
+      n === 0 ? { status: 429, json: {}, headers: { 'retry-after': new Date(Date.now() + 2000).toUTCString() } } : queued(),
+    );
+    const t0 = Date.now();
+    await client.sendEmail('tok', 1, { chunks: [Buffer.from('{}')], length: 2 }, soon());
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(900); // second resolution of HTTP dates
+  });
+
+  it('never sleeps past the deadline: a Retry-After beyond it gives up at once', async () => {
+    const { stub, client } = await setup(() => ({ status: 429, json: { detail: [{ msg: 'slow down' }] }, headers: { 'retry-after': '30' } }));
+    const t0 = Date.now();
+    const err = await failure(client.sendEmail('tok', 1, { chunks: [Buffer.from('{}')], length: 2 }, soon(3000)));
+    expect(Date.now() - t0).toBeLessThan(500);
+    expect(err).toMatchObject({ kind: 'temporary', status: 429, retryAfterMs: 30_000, apiMessage: 'slow down' });
+    expect(stub.calls).toHaveLength(1);
+  });
+
+  it('never sleeps past the deadline: a backoff beyond it gives up at once', async () => {
+    const { stub, client } = await setup(() => ({ status: 500, json: {} }), { random: () => 0.99, baseDelayMs: 5000 });
+    const t0 = Date.now();
+    const err = await failure(client.listSenders('tok', 1, soon(1000)));
+    expect(Date.now() - t0).toBeLessThan(500);
+    expect(err.kind).toBe('temporary');
+    expect(stub.calls).toHaveLength(1);
+  });
+
+  it('times out slow attempts and stops at the deadline', async () => {
+    const { stub, client } = await setup(() => ({ status: 200, json: { pagination: {}, data: [] }, delayMs: 1000 }), { timeoutMs: 150 });
+    const t0 = Date.now();
+    const err = await failure(client.listSenders('tok', 1, soon(500)));
+    const elapsed = Date.now() - t0;
+    expect(err.kind).toBe('temporary');
+    expect(['timeout', 'deadline']).toContain(err.reason);
+    expect(elapsed).toBeGreaterThanOrEqual(450);
+    expect(elapsed).toBeLessThan(900);
+    expect(stub.calls.length).toBeGreaterThanOrEqual(3);
+  });
+
+  it('does not retry permanent errors or 401', async () => {
+    const { stub, client } = await setup((_r, n) => (n === 0 ? { status: 400, json: { detail: [{ msg: 'bad' }] } } : { status: 401, json: {} }));
+    expect((await failure(client.listSenders('tok', 1, soon()))).kind).toBe('permanent');
+    expect((await failure(client.listSenders('tok', 1, soon()))).kind).toBe('auth');
+    expect(stub.calls).toHaveLength(2);
+  });
+
+  it.each([
+    ['an unexpected body', { nope: true }],
+    ['no body', undefined],
+  ])('treats a 2xx with %s as temporary, without sending again', async (_name, json) => {
+    const { stub, client } = await setup(() => ({ status: 201, json }));
+    const err = await failure(client.sendEmail('tok', 1, { chunks: [Buffer.from('{}')], length: 2 }, soon()));
+    expect(err).toMatchObject({ kind: 'temporary', reason: 'invalid_response' });
+    expect(stub.calls).toHaveLength(1);
+  });
+});
+
+describe('resources', () => {
+  it('walks every page of senders with the bearer token', async () => {
+    const all = Array.from({ length: 230 }, (_, i) => ({ id: `s${i}`, name: `n${i}`, email: `s${i}@example.com`, confirmed: i % 2 === 0 }));
+    const { stub, client } = await setup((req) => {
+      const page = Number(req.query.get('page'));
+      const per = Number(req.query.get('per_page'));
+      return { status: 200, json: { pagination: { page, per_page: per, count: 230 }, data: all.slice((page - 1) * per, page * per) } };
+    });
+    const senders = await client.listSenders('tok-9', 42, soon());
+    expect(senders).toHaveLength(230);
+    expect(senders[229]).toEqual({ id: 's229', name: 'n229', email: 's229@example.com', confirmed: false });
+    expect(stub.calls.map((c) => c.query.get('page'))).toEqual(['1', '2', '3']);
+    expect(stub.calls.every((c) => c.headers['authorization'] === 'Bearer tok-9' && c.query.get('account_id') === '42')).toBe(true);
+  });
+
+  it('finds a list by exact name and creates one', async () => {
+    const { stub, client } = await setup((req) =>
+      req.method === 'GET'
+        ? { status: 200, json: { pagination: {}, data: [{ id: 3, name: 'SMTP Gateway copy' }, { id: 4, name: 'SMTP Gateway' }] } }
+        : { status: 201, json: { id: 99, created: true, data: { id: 99, name: 'SMTP Gateway' } } },
+    );
+    expect(await client.findListByName('tok', 1, 'SMTP Gateway', soon())).toEqual({ id: 4, name: 'SMTP Gateway' });
+    expect(stub.calls[0]?.query.get('filter')).toBe('name==SMTP Gateway');
+    expect(await client.createList('tok', 1, { name: 'SMTP Gateway', senderId: 's1' }, soon())).toBe(99);
+    expect(stub.calls[1]?.json()).toEqual({ name: 'SMTP Gateway', default_sender: { id: 's1' } });
+  });
+
+  it('sends a pre-encoded body with its length', async () => {
+    const { stub, client } = await setup(() => queued('u-1'));
+    const chunks = [Buffer.from('{"email":"a@b.c",'), Buffer.from('"list_id":1}')];
+    await client.sendEmail('tok', 7, { chunks, length: chunks[0]!.length + chunks[1]!.length }, soon());
+    expect(stub.calls[0]?.json()).toEqual({ email: 'a@b.c', list_id: 1 });
+    expect(stub.calls[0]?.headers['content-length']).toBe(String(Buffer.concat(chunks).length));
+    expect(stub.calls[0]?.query.get('account_id')).toBe('7');
+  });
+});
+
+describe('parseRetryAfter', () => {
+  it.each([
+    ['5', 5000],
+    [' 0 ', 0],
+    ['Thu, 01 Jan 1970 00:00:10 GMT', 9000],
+    ['Thu, 01 Jan 1970 00:00:00 GMT', 0],
+    ['soon', undefined],
+    [undefined, undefined],
+  ])('%s → %s', (value, ms) => {
+    expect(parseRetryAfter(value, 1000)).toBe(ms);
+  });
+});
