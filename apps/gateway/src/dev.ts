@@ -1,0 +1,61 @@
+/**
+ * Development mode: ports 2587 and 2465, a self-signed certificate under
+ * `.dev/tls`, readable log lines, and, unless CAKEMAIL_API_URL is set, the
+ * testkit's fake Cakemail API as the embedded upstream, so a message can be
+ * sent at once. It prints a login and a swaks command to paste.
+ */
+import { resolve } from 'node:path';
+import { createFakeCakemail, DEFAULT_SENDER, DEFAULT_USER, type FakeCakemail } from '@cakemail-smtp/testkit';
+import type { Config } from './config.js';
+
+export const devDefaults = {
+  SMTP_PORT: '2587',
+  SMTPS_PORT: '2465',
+  SMTP_HOSTNAME: 'localhost',
+  SMTP_HOST: '127.0.0.1',
+  OPS_HOST: '127.0.0.1',
+  OPS_PORT: '2580',
+  TLS_CERT_PATH: resolve('.dev/tls/tls.crt'),
+  TLS_KEY_PATH: resolve('.dev/tls/tls.key'),
+  LOG_FORMAT: 'pretty',
+} as const;
+
+/** The port the embedded fake Cakemail listens on, unless DEV_UPSTREAM_PORT says otherwise. */
+export const DEV_UPSTREAM_PORT = 2581;
+
+export interface DevUpstream {
+  readonly url: string;
+  readonly fake: FakeCakemail;
+  close(): Promise<void>;
+}
+
+export async function startDevUpstream(host: string, port = DEV_UPSTREAM_PORT): Promise<DevUpstream> {
+  const fake = createFakeCakemail();
+  const url = await fake.listen(port, host);
+  return { url, fake, close: () => fake.close() };
+}
+
+export function devBanner(config: Config, upstream: DevUpstream | undefined, ports: { smtp: number; smtps: number | null; ops: number }): string {
+  const lines = [
+    '',
+    'Cakemail SMTP gateway, development mode',
+    `  SMTP (STARTTLS)   ${config.SMTP_HOST}:${ports.smtp}`,
+    ...(ports.smtps === null ? [] : [`  SMTPS (implicit)  ${config.SMTP_HOST}:${ports.smtps}`]),
+    `  ops               http://${config.OPS_HOST}:${ports.ops}/health/ready  /metrics`,
+    `  certificate       ${config.TLS_CERT_PATH} (self-signed, for development only)`,
+  ];
+  if (upstream) {
+    lines.push(
+      `  upstream          embedded fake Cakemail API at ${upstream.url}`,
+      `  recorded calls    ${upstream.url}/_fake/calls`,
+      '',
+      `Log in with ${DEFAULT_USER.email} / ${DEFAULT_USER.password}; send from ${DEFAULT_SENDER.email}:`,
+      '',
+      `  swaks --server ${config.SMTP_HOST}:${ports.smtp} -tls --auth PLAIN --auth-user ${DEFAULT_USER.email} --auth-password ${DEFAULT_USER.password} --from ${DEFAULT_SENDER.email} --to someone@example.net --header 'Subject: Hello from the gateway'`,
+      '',
+    );
+  } else {
+    lines.push(`  upstream          ${config.CAKEMAIL_API_URL}`, '');
+  }
+  return lines.join('\n');
+}

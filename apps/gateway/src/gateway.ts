@@ -1,0 +1,112 @@
+/**
+ * createGateway(config) assembles the packages: the certificate (made for
+ * development when missing, hot-reloaded), the Cakemail relay, the SMTP
+ * listeners and the ops server. It returns `{ listen, close }`; only main.ts
+ * reads the environment and installs signal handlers.
+ */
+import { ensureSelfSigned, createCertificateReloader, serverTlsSettings, type CertificateReloader } from '@cakemail-smtp/tls';
+import { createSmtpServer, type Backend, type SmtpServer } from '@cakemail-smtp/smtp-core';
+import { createRelayBackend, type RelayBackend } from '@cakemail-smtp/cakemail';
+import type { Config } from './config.js';
+import type { Logger } from './logger.js';
+import { createMetrics, type GatewayMetrics } from './metrics.js';
+import { createOpsServer, type OpsServer } from './ops.js';
+
+export interface GatewayDeps {
+  readonly logger: Logger;
+  /** Replaces the Cakemail relay (tests). */
+  readonly backend?: Backend;
+}
+
+export interface ListeningGateway {
+  readonly smtpPort: number;
+  readonly smtpsPort: number | null;
+  readonly opsPort: number;
+}
+
+export interface Gateway {
+  listen(): Promise<ListeningGateway>;
+  /** Readiness off, stop accepting, let sessions finish up to SHUTDOWN_TIMEOUT_MS, close the rest. */
+  close(): Promise<void>;
+  readonly metrics: GatewayMetrics;
+}
+
+export function createGateway(config: Config, deps: GatewayDeps): Gateway {
+  const { logger } = deps;
+  const metrics = createMetrics();
+  let tls: CertificateReloader | undefined;
+  let smtp: SmtpServer | undefined;
+  let relay: RelayBackend | undefined;
+  let ops: OpsServer | undefined;
+  let state: 'starting' | 'ready' | 'stopping' = 'starting';
+
+  return {
+    metrics,
+    async listen() {
+      const paths = { certPath: config.TLS_CERT_PATH, keyPath: config.TLS_KEY_PATH };
+      if (await ensureSelfSigned(paths, { hostname: config.SMTP_HOSTNAME })) {
+        logger.warn(
+          { certPath: paths.certPath, keyPath: paths.keyPath, hostname: config.SMTP_HOSTNAME },
+          'no TLS certificate found: generated a self-signed one, for development only. Mount a CA-issued certificate in production',
+        );
+      }
+      tls = await createCertificateReloader({ ...paths, pollIntervalMs: config.TLS_RELOAD_INTERVAL_MS, logger });
+      const current = tls;
+      metrics.certificateExpiry(() => current.current().notAfter);
+      logger.info({ subject: current.current().subject, notAfter: current.current().notAfter.toISOString() }, 'TLS certificate loaded');
+
+      const backend =
+        deps.backend ??
+        (relay = createRelayBackend(
+          {
+            apiUrl: config.CAKEMAIL_API_URL,
+            timeoutMs: config.CAKEMAIL_TIMEOUT_MS,
+            deadlineMs: config.UPSTREAM_DEADLINE_MS,
+            emailType: config.CAKEMAIL_EMAIL_TYPE,
+            ...(config.CAKEMAIL_LIST_ID === undefined ? {} : { listId: config.CAKEMAIL_LIST_ID }),
+          },
+          { logger },
+        ));
+
+      smtp = createSmtpServer({
+        hostname: config.SMTP_HOSTNAME,
+        host: config.SMTP_HOST,
+        port: config.SMTP_PORT,
+        securePort: config.SMTPS_PORT === 0 ? null : config.SMTPS_PORT,
+        tls: current,
+        tlsSettings: serverTlsSettings,
+        backend,
+        logger,
+        count: metrics.count,
+        limits: {
+          maxMessageSize: config.MAX_MESSAGE_SIZE,
+          maxRecipients: config.MAX_RECIPIENTS,
+          idleTimeoutMs: config.SMTP_IDLE_TIMEOUT_MS,
+          handshakeTimeoutMs: config.TLS_HANDSHAKE_TIMEOUT_MS,
+          maxConnections: config.MAX_CONNECTIONS,
+          bareLf: config.BARE_LF_POLICY,
+          closeTimeoutMs: config.SHUTDOWN_TIMEOUT_MS,
+        },
+      });
+      const server = smtp;
+      metrics.sessions(() => server.connections);
+      ops = createOpsServer({
+        host: config.OPS_HOST,
+        port: config.OPS_PORT,
+        registry: metrics.registry,
+        notReady: () => (state === 'ready' ? undefined : state),
+      });
+      const opsPort = await ops.listen();
+      const { port, securePort } = await smtp.listen();
+      state = 'ready';
+      return { smtpPort: port, smtpsPort: securePort, opsPort };
+    },
+    async close() {
+      state = 'stopping';
+      await smtp?.close();
+      await relay?.close();
+      tls?.close();
+      await ops?.close();
+    },
+  };
+}

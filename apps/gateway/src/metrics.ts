@@ -1,0 +1,59 @@
+/**
+ * Prometheus metrics on a private registry, prefix `smtp_gateway_`, base units,
+ * `_total` on counters. No addresses or usernames in labels.
+ */
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { CountHook, SmtpEvent } from '@cakemail-smtp/smtp-core';
+
+export interface GatewayMetrics {
+  readonly registry: Registry;
+  /** smtp-core's counting hook. */
+  readonly count: CountHook;
+  /** Open SMTP sessions, read at scrape time. */
+  sessions(read: () => number): void;
+  /** The serving certificate's expiry, read at scrape time. */
+  certificateExpiry(read: () => Date): void;
+}
+
+export function createMetrics(): GatewayMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'smtp_gateway_' });
+
+  const counters: Record<SmtpEvent, Counter<'reason'>> = {
+    connection: new Counter({ name: 'smtp_gateway_connections_total', help: 'SMTP connections accepted, by listener (reason=starttls|implicit).', labelNames: ['reason'], registers: [registry] }),
+    tls_handshake_failure: new Counter({ name: 'smtp_gateway_tls_handshake_failures_total', help: 'TLS handshakes that failed or timed out, by reason.', labelNames: ['reason'], registers: [registry] }),
+    auth: new Counter({ name: 'smtp_gateway_auth_total', help: 'AUTH attempts, by result (success|failure|error).', labelNames: ['reason'], registers: [registry] }),
+    limit: new Counter({ name: 'smtp_gateway_limit_rejections_total', help: 'Things refused by a limit or edge defence, by reason.', labelNames: ['reason'], registers: [registry] }),
+    message: new Counter({ name: 'smtp_gateway_messages_total', help: 'Message transactions, by result (accepted|temporary|permanent).', labelNames: ['reason'], registers: [registry] }),
+  };
+
+  let readSessions = (): number => 0;
+  new Gauge({
+    name: 'smtp_gateway_sessions',
+    help: 'Open SMTP sessions.',
+    registers: [registry],
+    collect() {
+      this.set(readSessions());
+    },
+  });
+  let readExpiry: (() => Date) | undefined;
+  new Gauge({
+    name: 'smtp_gateway_tls_certificate_expiry_timestamp_seconds',
+    help: 'When the serving TLS certificate expires (Unix time).',
+    registers: [registry],
+    collect() {
+      if (readExpiry) this.set(Math.floor(readExpiry().getTime() / 1000));
+    },
+  });
+
+  return {
+    registry,
+    count: (event, reason) => counters[event].inc({ reason }),
+    sessions(read) {
+      readSessions = read;
+    },
+    certificateExpiry(read) {
+      readExpiry = read;
+    },
+  };
+}

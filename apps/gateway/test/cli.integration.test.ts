@@ -1,0 +1,83 @@
+/**
+ * The built command line, as an operator runs it: a bad variable exits
+ * non-zero naming it; `start` serves and exits cleanly on SIGTERM.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { greeted } from '@cakemail-smtp/testkit';
+
+const main = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+
+function runCli(args: string[], env: Record<string, string>) {
+  const child = spawn(process.execPath, [main, ...args], { env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, exited, output: () => out };
+}
+
+async function waitFor(check: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const start = Date.now();
+  while (!check()) {
+    if (Date.now() - start > timeoutMs) throw new Error('timed out');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+describe('smtp-gateway command line', () => {
+  it('exits 1 and names the variable when the configuration is invalid', async () => {
+    const run = runCli(['start'], { SMTP_PORT: 'not-a-port' });
+    expect(await run.exited).toBe(1);
+    expect(run.output()).toMatch(/SMTP_PORT: .*"not-a-port"/);
+  });
+
+  it('exits 1 naming the path when the key does not match the certificate', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'gw-cli-'));
+    const { generateSelfSigned } = await import('@cakemail-smtp/tls');
+    const { writeFile } = await import('node:fs/promises');
+    const a = await generateSelfSigned({ hostname: 'a.test' });
+    const b = await generateSelfSigned({ hostname: 'b.test' });
+    await writeFile(join(dir, 'tls.crt'), a.cert);
+    await writeFile(join(dir, 'tls.key'), b.key);
+    const run = runCli(['start'], {
+      TLS_CERT_PATH: join(dir, 'tls.crt'),
+      TLS_KEY_PATH: join(dir, 'tls.key'),
+      SMTP_PORT: '0',
+      SMTPS_PORT: '0',
+      OPS_PORT: '0',
+      SMTP_HOST: '127.0.0.1',
+    });
+    expect(await run.exited).toBe(1);
+    expect(run.output()).toContain(`TLS key at ${join(dir, 'tls.key')} does not match the certificate`);
+  });
+
+  it('starts, generates a development certificate with a warning, serves, and exits 0 on SIGTERM', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'gw-cli-'));
+    const run = runCli(['start'], {
+      TLS_CERT_PATH: join(dir, 'tls', 'tls.crt'),
+      TLS_KEY_PATH: join(dir, 'tls', 'tls.key'),
+      SMTP_HOST: '127.0.0.1',
+      OPS_HOST: '127.0.0.1',
+      SMTP_PORT: '0',
+      SMTPS_PORT: '0',
+      OPS_PORT: '0',
+      SMTP_HOSTNAME: 'gw.test',
+    });
+    await waitFor(() => run.output().includes('"gateway ready"'));
+    const ready = JSON.parse(run.output().split('\n').find((l) => l.includes('"gateway ready"')) ?? '{}') as { smtpPort: number };
+    expect(run.output()).toMatch(/"level":"warn".*self-signed one, for development only/);
+    const client = await greeted({ port: ready.smtpPort });
+    expect(client.greeting?.text).toBe('gw.test ESMTP Cakemail SMTP gateway');
+    client.close();
+    run.child.kill('SIGTERM');
+    expect(await run.exited).toBe(0);
+    expect(run.output()).toContain('"stopped"');
+    // every line is JSON
+    for (const line of run.output().trim().split('\n')) expect(() => JSON.parse(line)).not.toThrow();
+  });
+});

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Runs every test on a fresh machine that has only Node 20 and npm.
+# Installs what the tests need: Debian packages (when run as root on Debian),
+# the pinned pnpm, the workspace's dependencies. Then builds, lints, typechecks
+# and runs every package's tests through turbo.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# --- Debian packages used by the tests: swaks, openssl, testssl.sh, msmtp, redis, postfix tools
+need_apt=()
+for bin in swaks openssl testssl msmtp redis-server smtp-source; do
+  command -v "$bin" >/dev/null 2>&1 || need_apt+=("$bin")
+done
+if [ "${#need_apt[@]}" -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing Debian packages for: ${need_apt[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends \
+      swaks libnet-ssleay-perl libauthen-sasl-perl openssl testssl.sh msmtp redis-server postfix bsdextrautils >/dev/null
+  else
+    echo "missing test tools: ${need_apt[*]} (install swaks libnet-ssleay-perl libauthen-sasl-perl openssl testssl.sh msmtp redis-server postfix)" >&2
+    exit 1
+  fi
+fi
+
+# --- pnpm, the pinned version, without root
+. scripts/pnpm-env.sh
+
+pnpm install --frozen-lockfile
+pnpm run build
+pnpm run lint
+pnpm run typecheck
+pnpm run test
