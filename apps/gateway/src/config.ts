@@ -36,6 +36,19 @@ const schema = z.object({
   MAX_RECIPIENTS: z.coerce.number().int().min(1).default(100),
 
   MAX_CONNECTIONS: count.default(1000),
+  MAX_CONNECTIONS_PER_IP: count.default(20),
+  SESSION_MAX_MS: z.coerce.number().int().min(0).default(1_800_000),
+  MAX_MESSAGES_PER_SESSION: z.coerce.number().int().min(1).default(100),
+  MAX_JUNK_COMMANDS: z.coerce.number().int().min(1).default(50),
+  MAX_UNAUTHENTICATED_COMMANDS: z.coerce.number().int().min(1).default(10),
+  MAX_AUTH_FAILURES: z.coerce.number().int().min(1).default(3),
+  AUTH_LOCKOUT_USER_IP: z.coerce.number().int().min(1).default(10),
+  AUTH_LOCKOUT_IP: z.coerce.number().int().min(1).default(30),
+  AUTH_LOCKOUT_WINDOW_MS: ms.default(900_000),
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
+    .optional(),
   SMTP_IDLE_TIMEOUT_MS: ms.default(60_000),
   TLS_HANDSHAKE_TIMEOUT_MS: ms.default(10_000),
   BARE_LF_POLICY: z.enum(['normalize', 'reject']).default('normalize'),

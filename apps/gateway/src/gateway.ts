@@ -5,7 +5,14 @@
  * reads the environment and installs signal handlers.
  */
 import { ensureSelfSigned, createCertificateReloader, serverTlsSettings, type CertificateReloader } from '@cakemail-smtp/tls';
-import { createSmtpServer, type Backend, type SmtpServer } from '@cakemail-smtp/smtp-core';
+import {
+  createMemoryAuthLimiter,
+  createRedisAuthLimiter,
+  createSmtpServer,
+  type AuthLimiter,
+  type Backend,
+  type SmtpServer,
+} from '@cakemail-smtp/smtp-core';
 import { createRelayBackend, type RelayBackend } from '@cakemail-smtp/cakemail';
 import type { Config } from './config.js';
 import type { Logger } from './logger.js';
@@ -38,6 +45,7 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
   let smtp: SmtpServer | undefined;
   let relay: RelayBackend | undefined;
   let ops: OpsServer | undefined;
+  let authLimiter: AuthLimiter | undefined;
   let state: 'starting' | 'ready' | 'stopping' = 'starting';
 
   return {
@@ -68,6 +76,24 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
           { logger },
         ));
 
+      let lastStoreWarning = 0;
+      const lockout = {
+        pairLimit: config.AUTH_LOCKOUT_USER_IP,
+        ipLimit: config.AUTH_LOCKOUT_IP,
+        windowMs: config.AUTH_LOCKOUT_WINDOW_MS,
+        // At most one line every 30 s while Redis is away (ioredis retries every few seconds).
+        // The URL may hold a password: never logged.
+        onError: (err: unknown, during: string) => {
+          if (Date.now() - lastStoreWarning < 30_000) return;
+          lastStoreWarning = Date.now();
+          logger.warn({ during, err: err instanceof Error ? err.message : String(err) }, 'auth lockout store unavailable, counting in memory');
+        },
+      };
+      authLimiter = config.REDIS_URL
+        ? await createRedisAuthLimiter({ ...lockout, url: config.REDIS_URL })
+        : createMemoryAuthLimiter(lockout);
+      logger.info({ store: config.REDIS_URL ? 'redis' : 'memory' }, 'auth lockout counters');
+
       smtp = createSmtpServer({
         hostname: config.SMTP_HOSTNAME,
         host: config.SMTP_HOST,
@@ -77,6 +103,7 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
         tlsSettings: serverTlsSettings,
         backend,
         logger,
+        authLimiter,
         count: metrics.count,
         limits: {
           maxMessageSize: config.MAX_MESSAGE_SIZE,
@@ -84,6 +111,12 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
           idleTimeoutMs: config.SMTP_IDLE_TIMEOUT_MS,
           handshakeTimeoutMs: config.TLS_HANDSHAKE_TIMEOUT_MS,
           maxConnections: config.MAX_CONNECTIONS,
+          maxConnectionsPerIp: config.MAX_CONNECTIONS_PER_IP,
+          sessionMaxMs: config.SESSION_MAX_MS,
+          maxMessagesPerSession: config.MAX_MESSAGES_PER_SESSION,
+          maxJunkCommands: config.MAX_JUNK_COMMANDS,
+          maxUnauthenticatedCommands: config.MAX_UNAUTHENTICATED_COMMANDS,
+          maxAuthFailures: config.MAX_AUTH_FAILURES,
           bareLf: config.BARE_LF_POLICY,
           closeTimeoutMs: config.SHUTDOWN_TIMEOUT_MS,
         },
@@ -105,6 +138,7 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
       state = 'stopping';
       await smtp?.close();
       await relay?.close();
+      await authLimiter?.close();
       tls?.close();
       await ops?.close();
     },

@@ -10,12 +10,19 @@
  * 4. A separate TLS handshake timeout, for implicit TLS and after STARTTLS
  *    (the library reuses the idle timeout).
  * 5. The transaction reset reaches the session (RSET, EHLO, end of DATA).
+ * 6. Command lines over 512 octets get `500 5.5.2` and the session reads on
+ *    (command-stream.ts); invalid base64 in AUTH gets `501 5.5.2`.
+ * 7. Floods are bounded: commands that move no mail (NOOP, RSET, VRFY, HELP,
+ *    EHLO, unknown…) are counted between messages; over the limit, `421 4.7.0`.
+ * 8. An overall session cap: `421 4.4.2` once it is reached, between commands.
+ * 9. The library's own `421`s carry the right enhanced code and our wording.
  */
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
-import { Replies } from './errors.js';
+import { AUTH_LINE_LIMIT, COMMAND_LINE_LIMIT, CommandStream, TOO_LONG_MARKER } from './command-stream.js';
+import { Replies, type SmtpError } from './errors.js';
 
 /** A reply text that already starts with an enhanced status code. */
 const ENHANCED = /^[245]\.\d{1,3}\.\d{1,3} /;
@@ -25,15 +32,38 @@ export interface GatewayHooks {
   handshakeTimeout(): void;
   /** RSET, EHLO or the end of a transaction on this session id. */
   reset(sessionId: string): void;
+  /** A limit or edge defence refused something. */
+  limit(reason: string): void;
 }
 
 export interface GatewayServerOptions extends SMTPServerOptions {
   handshakeTimeout: number;
+  /** Commands that move no mail, allowed between two messages. */
+  maxJunkCommands: number;
+  /** Overall session cap in ms; 0: none. */
+  sessionMaxMs: number;
   hooks: GatewayHooks;
 }
 
+/** Commands that move no mail: counted against maxJunkCommands. */
+const JUNK = new Set(['NOOP', 'RSET', 'VRFY', 'EXPN', 'HELP', 'EHLO', 'HELO', 'LHLO', 'ETRN', 'TURN']);
+
+/** Strict base64 (RFC 4648 alphabet, padded), or `=` for an empty response. */
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/** The library's 421 texts, and what the client gets instead. */
+const LIBRARY_421: ReadonlyMap<string, SmtpError> = new Map([
+  ['Timeout - closing connection', Replies.S421_IDLE_TIMEOUT],
+  ['Server shutting down', Replies.S421_SHUTTING_DOWN],
+  ['Error: too many unauthenticated commands', Replies.S421_TOO_MANY_COMMANDS],
+  ['Error: too many unrecognized commands', Replies.S421_TOO_MANY_COMMANDS],
+]);
+
 export class GatewayConnection extends SMTPConnection {
   private hideAuth = false;
+  private junk = 0;
+  private junkEpoch = 0;
+  private sessionTimer: NodeJS.Timeout | undefined;
 
   private get gatewayOptions(): GatewayServerOptions {
     return this._server.options as GatewayServerOptions;
@@ -48,13 +78,95 @@ export class GatewayConnection extends SMTPConnection {
         return;
       }
       this.connectionReady();
+      const { sessionMaxMs } = this.gatewayOptions;
+      if (sessionMaxMs > 0) {
+        this.sessionTimer = setTimeout(() => this.expire(), sessionMaxMs);
+        this.sessionTimer.unref();
+      }
     });
+  }
+
+  /** The session cap: answered between commands, never in the middle of one. */
+  private expire(): void {
+    if (this._closing || this._closed) return;
+    if (this._handlerPending || this._dataStream || this._upgrading) {
+      this.sessionTimer = setTimeout(() => this.expire(), 100);
+      this.sessionTimer.unref();
+      return;
+    }
+    this.gatewayOptions.hooks.limit('session_time');
+    this.reply(Replies.S421_SESSION_TOO_LONG);
+  }
+
+  override _onClose(): void {
+    clearTimeout(this.sessionTimer);
+    super._onClose();
+  }
+
+  /** Sends a catalogue reply. */
+  reply(r: SmtpError): void {
+    this.send(r.code, `${r.enhancedCode} ${r.message}`);
   }
 
   override send(code: number, data?: string | string[] | null, context?: string | false): void {
     if (this.hideAuth && Array.isArray(data)) data = data.filter((line) => !/^AUTH\b/i.test(line));
+    // The library's own limit replies, counted like ours.
+    if (code === 452) this.gatewayOptions.hooks.limit('recipients');
+    if (code === 552 && typeof data === 'string' && !ENHANCED.test(data)) this.gatewayOptions.hooks.limit('message_size');
+    if (code === 421 && typeof data === 'string') {
+      const ours = LIBRARY_421.get(data);
+      if (ours) data = `${ours.enhancedCode} ${ours.message}`;
+      else if (!ENHANCED.test(data)) data = `4.7.0 ${data.replace(/^Error: /, '')}`;
+    }
     if (typeof data === 'string' && ENHANCED.test(data)) context = false;
     super.send(code, data, context);
+  }
+
+  override _createParser(): CommandStream {
+    const parser = new CommandStream((head) =>
+      this._nextHandler || /^AUTH(?:\s|$)/i.test(head) ? AUTH_LINE_LIMIT : COMMAND_LINE_LIMIT,
+    );
+    parser.oncommand = (command: Buffer, callback?: () => void) => this._onCommand(command, callback);
+    parser.on('error', () => this.reply(Replies.S500_LINE_TOO_LONG.withText('Line too long, closing connection')));
+    return parser;
+  }
+
+  /** Answers a command here, without the library. */
+  private answer(r: SmtpError, callback: (() => void) | undefined, reason: string): void {
+    this.gatewayOptions.hooks.limit(reason);
+    this.reply(r);
+    if (r.code !== 421) setImmediate(() => this._whenWritable(callback ?? (() => {})));
+  }
+
+  override _onCommand(command: Buffer, callback?: () => void): void {
+    // Before the greeting, during a TLS upgrade or a shutdown, the library decides.
+    if (!this._ready || this._upgrading || this._server._closeTimeout) return super._onCommand(command, callback);
+    if (command.equals(TOO_LONG_MARKER)) {
+      this._nextHandler = false; // an over-long SASL line ends the exchange
+      return this.countJunk(callback) ? undefined : this.answer(Replies.S500_LINE_TOO_LONG, callback, 'line_length');
+    }
+    if (this._nextHandler) {
+      const line = command.toString('latin1').trim();
+      if (line !== '*' && !BASE64.test(line)) {
+        this._nextHandler = false;
+        return this.answer(Replies.S501_AUTH_SYNTAX, callback, 'auth_base64');
+      }
+      return super._onCommand(command, callback);
+    }
+    const name = (command.toString('latin1').split(' ')[0] ?? '').toUpperCase();
+    if ((JUNK.has(name) || !this._isSupported(name)) && this.countJunk(callback)) return;
+    super._onCommand(command, callback);
+  }
+
+  /** Counts a command that moves no mail; true when it was over the limit (and answered 421). */
+  private countJunk(callback: (() => void) | undefined): boolean {
+    if (this.junkEpoch !== this._transactionCounter) {
+      this.junkEpoch = this._transactionCounter;
+      this.junk = 0;
+    }
+    if (++this.junk <= this.gatewayOptions.maxJunkCommands) return false;
+    this.answer(Replies.S421_TOO_MANY_COMMANDS, callback, 'command_flood');
+    return true;
   }
 
   override handler_EHLO(command: Buffer, callback: () => void): void {
@@ -68,8 +180,14 @@ export class GatewayConnection extends SMTPConnection {
 
   override handler_AUTH(command: Buffer, callback: () => void): void {
     if (!this.secure) {
-      const r = Replies.S530_STARTTLS_FIRST;
-      this.send(r.code, `${r.enhancedCode} ${r.message}`);
+      this.reply(Replies.S530_STARTTLS_FIRST);
+      callback();
+      return;
+    }
+    const initial = command.toString('latin1').trim().split(/\s+/)[2];
+    if (initial !== undefined && initial !== '=' && !BASE64.test(initial)) {
+      this.gatewayOptions.hooks.limit('auth_base64');
+      this.reply(Replies.S501_AUTH_SYNTAX);
       callback();
       return;
     }

@@ -16,3 +16,5 @@ export type { BareLfPolicy } from './data-guard.js';
 export { silentLogger } from './logger.js';
 export type { Logger } from './logger.js';
 export type { SmtpEvent, CountHook } from './metrics.js';
+export { createMemoryAuthLimiter, createRedisAuthLimiter, defaultAuthLimits } from './auth-limiter/index.js';
+export type { AuthLimiter, AuthLimiterOptions, AuthLock, RedisAuthLimiterOptions } from './auth-limiter/index.js';

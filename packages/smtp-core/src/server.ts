@@ -12,6 +12,7 @@ import { Replies, isSmtpError } from './errors.js';
 import { silentLogger, type Logger } from './logger.js';
 import { noCount, type CountHook } from './metrics.js';
 import type { Backend, ConnectionInfo, Session } from './session.js';
+import { createMemoryAuthLimiter, type AuthLimiter } from './auth-limiter/index.js';
 
 /** Where the certificate comes from; @cakemail-smtp/tls's reloader fits. */
 export interface TlsProvider {
@@ -30,6 +31,18 @@ export interface SmtpLimits {
   readonly handshakeTimeoutMs: number;
   /** Connections over this get `421 4.7.0` at the greeting. 0: no limit. */
   readonly maxConnections: number;
+  /** Connections from one IP over this get `421 4.7.0` at the greeting. 0: no limit. */
+  readonly maxConnectionsPerIp: number;
+  /** Overall session cap; `421 4.4.2` when reached. 0: none. */
+  readonly sessionMaxMs: number;
+  /** Message transactions per session; the next MAIL gets `421 4.7.0`. */
+  readonly maxMessagesPerSession: number;
+  /** Commands that move no mail (NOOP, RSET, unknown…) between two messages; then `421 4.7.0`. */
+  readonly maxJunkCommands: number;
+  /** Failed AUTH on one connection; the last one gets `421 4.7.0` and the connection is closed. */
+  readonly maxAuthFailures: number;
+  /** Commands before a successful AUTH (AUTH itself not counted); then `421 4.7.0`. */
+  readonly maxUnauthenticatedCommands: number;
   readonly bareLf: BareLfPolicy;
   /** How long close() lets sessions finish before cutting them off. */
   readonly closeTimeoutMs: number;
@@ -41,6 +54,12 @@ export const defaultLimits: SmtpLimits = Object.freeze({
   idleTimeoutMs: 60_000,
   handshakeTimeoutMs: 10_000,
   maxConnections: 0,
+  maxConnectionsPerIp: 20,
+  sessionMaxMs: 0,
+  maxMessagesPerSession: 100,
+  maxJunkCommands: 50,
+  maxAuthFailures: 3,
+  maxUnauthenticatedCommands: 10,
   bareLf: 'normalize',
   closeTimeoutMs: 30_000,
 });
@@ -60,6 +79,8 @@ export interface SmtpServerOptions {
   readonly logger?: Logger;
   readonly count?: CountHook;
   readonly limits?: Partial<SmtpLimits>;
+  /** Failed logins across connections (brute force); a memory limiter by default. */
+  readonly authLimiter?: AuthLimiter;
 }
 
 export interface SmtpServer {
@@ -74,6 +95,13 @@ export interface SmtpServer {
 interface Live {
   readonly session: Session;
   readonly log: Logger;
+  readonly ip: string;
+  authFailures: number;
+}
+
+/** `::ffff:192.0.2.1` and `192.0.2.1` are one client. */
+function clientIp(address: string): string {
+  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
 }
 
 /** Classifies a failed handshake for the counter and the log. */
@@ -92,6 +120,9 @@ export function createSmtpServer(options: SmtpServerOptions): SmtpServer {
   const logger = options.logger ?? silentLogger;
   const count = options.count ?? noCount;
   const live = new Map<string, Live>();
+  const perIp = new Map<string, number>();
+  const authLimiter = options.authLimiter ?? createMemoryAuthLimiter();
+  const limit = (reason: string): void => count('limit', reason);
 
   /** The library sends `err.responseCode` and `err.message`; SmtpErrors carry their own enhanced code. */
   function toLibraryError(err: unknown, log: Logger, during: string): Error {
@@ -126,9 +157,14 @@ export function createSmtpServer(options: SmtpServerOptions): SmtpServer {
       closeTimeout: limits.closeTimeoutMs,
       maxClients: limits.maxConnections || Infinity,
       handshakeTimeout: limits.handshakeTimeoutMs,
+      maxJunkCommands: limits.maxJunkCommands,
+      sessionMaxMs: limits.sessionMaxMs,
+      maxAllowedUnauthenticatedCommands: limits.maxUnauthenticatedCommands,
+      noDelay: true,
       hooks: {
         handshakeTimeout: () => count('tls_handshake_failure', 'timeout'),
         reset: (id) => live.get(id)?.session.reset(),
+        limit,
       },
       onConnect(session, callback) {
         const conn: ConnectionInfo = {
@@ -140,12 +176,21 @@ export function createSmtpServer(options: SmtpServerOptions): SmtpServer {
         };
         const log = logger.child({ sessionId: session.id });
         count('connection', listener);
+        const ip = clientIp(session.remoteAddress);
+        const fromIp = perIp.get(ip) ?? 0;
+        if (limits.maxConnectionsPerIp > 0 && fromIp >= limits.maxConnectionsPerIp) {
+          limit('connections_per_ip');
+          log.info({ remoteAddress: ip, connections: fromIp }, 'too many connections from one address');
+          callback(toLibraryError(Replies.S421_TOO_MANY_FROM_IP, log, 'connect'));
+          return;
+        }
         try {
-          live.set(session.id, { session: options.backend.newSession(conn), log });
+          live.set(session.id, { session: options.backend.newSession(conn), log, ip, authFailures: 0 });
         } catch (err) {
           callback(toLibraryError(err, log, 'connect'));
           return;
         }
+        perIp.set(ip, fromIp + 1);
         log.info({ remoteAddress: session.remoteAddress, listener }, 'connection');
         callback();
       },
@@ -153,24 +198,40 @@ export function createSmtpServer(options: SmtpServerOptions): SmtpServer {
         const state = lookup(session);
         if (!state) return callback(toLibraryError(new Error('no session'), logger, 'auth'));
         const mechanism = auth.method === 'PLAIN' ? 'PLAIN' : 'LOGIN';
-        state.session
-          .auth({ mechanism, username: auth.username ?? '', password: auth.password ?? '' })
-          .then(
-            () => {
-              count('auth', 'success');
-              state.log.info({ mechanism }, 'authenticated');
-              callback(null, { user: auth.username ?? '' });
-            },
-            (err: unknown) => {
-              count('auth', isSmtpError(err) && !err.temporary ? 'failure' : 'error');
-              state.log.info({ mechanism, reply: isSmtpError(err) ? err.code : 451 }, 'authentication refused');
-              callback(toLibraryError(err, state.log, 'auth'));
-            },
-          );
+        const username = auth.username ?? '';
+        const refuse = (err: unknown): void => {
+          // The last failure allowed on this connection closes it (421 closes in the library).
+          const closing = isSmtpError(err) && err.code === 535 && ++state.authFailures >= limits.maxAuthFailures;
+          if (closing) limit('auth_failures_connection');
+          count('auth', isSmtpError(err) && !err.temporary ? 'failure' : 'error');
+          state.log.info({ mechanism, reply: isSmtpError(err) ? err.code : 451, failures: state.authFailures }, 'authentication refused');
+          callback(toLibraryError(closing ? Replies.S421_TOO_MANY_AUTH_FAILURES : err, state.log, 'auth'));
+        };
+        void (async () => {
+          const lock = await authLimiter.check(username, state.ip);
+          if (lock.locked) {
+            limit(lock.scope === 'ip' ? 'auth_lockout_ip' : 'auth_lockout_user');
+            return refuse(Replies.S454_AUTH_LOCKED);
+          }
+          try {
+            await state.session.auth({ mechanism, username, password: auth.password ?? '' });
+          } catch (err) {
+            if (err === Replies.S535_AUTH_INVALID) await authLimiter.fail(username, state.ip);
+            return refuse(err);
+          }
+          await authLimiter.succeed(username, state.ip);
+          count('auth', 'success');
+          state.log.info({ mechanism }, 'authenticated');
+          callback(null, { user: username });
+        })().catch(refuse);
       },
       onMailFrom(address: SMTPServerAddress, session, callback) {
         const state = lookup(session);
         if (!state) return callback(toLibraryError(new Error('no session'), logger, 'mail'));
+        if (session.transaction > limits.maxMessagesPerSession) {
+          limit('messages_per_session');
+          return callback(toLibraryError(Replies.S421_TOO_MANY_MESSAGES, state.log, 'mail'));
+        }
         const args = (address.args || {}) as Record<string, string | boolean | undefined>;
         const size = typeof args['SIZE'] === 'string' ? Number(args['SIZE']) : undefined;
         const body = typeof args['BODY'] === 'string' ? args['BODY'].toLowerCase() : undefined;
@@ -230,6 +291,9 @@ export function createSmtpServer(options: SmtpServerOptions): SmtpServer {
         const state = live.get(session.id);
         if (!state) return;
         live.delete(session.id);
+        const left = (perIp.get(state.ip) ?? 1) - 1;
+        if (left > 0) perIp.set(state.ip, left);
+        else perIp.delete(state.ip);
         state.log.info({}, 'closed');
         try {
           state.session.logout();
@@ -278,6 +342,7 @@ export function createSmtpServer(options: SmtpServerOptions): SmtpServer {
     },
     async close() {
       unsubscribe();
+      if (!options.authLimiter) await authLimiter.close();
       await Promise.all(
         servers.map(
           (server) =>

@@ -16,6 +16,7 @@ import {
   type SmtpServer,
   type TlsProvider,
 } from '../src/index.js';
+import type { AuthLimiter } from '../src/auth-limiter/index.js';
 
 export const USER = 'app@example.test';
 export const PASSWORD = 'correct horse battery staple';
@@ -116,7 +117,7 @@ export function staticTls(cert: string, key: string): TlsProvider & { set(cert: 
 }
 
 export async function startServer(
-  options: { limits?: Partial<SmtpLimits>; tls?: TlsProvider; backend?: (rec: Recorder) => Backend } = {},
+  options: { limits?: Partial<SmtpLimits>; tls?: TlsProvider; backend?: (rec: Recorder) => Backend; authLimiter?: AuthLimiter } = {},
 ): Promise<TestServer> {
   const certs = await testCertificates();
   const rec: Recorder = { sessions: [], open: 0, resets: 0, auths: [], delivered: [], logs: [], counts: new Map() };
@@ -134,6 +135,7 @@ export async function startServer(
       rec.counts.set(key, (rec.counts.get(key) ?? 0) + 1);
     },
     limits: { closeTimeoutMs: 500, ...options.limits },
+    ...(options.authLimiter ? { authLimiter: options.authLimiter } : {}),
   });
   const { port, securePort } = await server.listen();
   const tls = { ca: certs.ca, servername: 'localhost' };

@@ -180,7 +180,7 @@ describe('rotation', () => {
 
 describe('many connections', () => {
   it('runs many sequential and concurrent TLS sessions without leaking sessions or sockets', async () => {
-    t = await startServer();
+    t = await startServer({ limits: { maxConnectionsPerIp: 100 } });
     const server = t;
     const send = (port: number, secure: boolean) =>
       createMailer({ port, secure, ca: server.ca, auth: { user: USER, pass: PASSWORD } }).sendMail({

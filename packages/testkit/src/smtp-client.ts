@@ -28,6 +28,8 @@ export interface ClientOptions {
   readonly tls?: ConnectionOptions;
   /** ms to wait for any one reply. Default 5000. */
   readonly timeoutMs?: number;
+  /** Source address, e.g. `127.0.0.2` to appear as another client on loopback. */
+  readonly localAddress?: string;
 }
 
 const LINE = /^(\d{3})([ -])(?:([245]\.\d{1,3}\.\d{1,3}) )?(.*)$/;
@@ -52,9 +54,10 @@ export class SmtpTestClient {
   /** Opens the connection and waits for the greeting. */
   static async connect(options: ClientOptions): Promise<SmtpTestClient> {
     const host = options.host ?? '127.0.0.1';
+    const local = options.localAddress ? { localAddress: options.localAddress } : {};
     const socket = options.implicitTls
-      ? tlsConnect({ host, port: options.port, ...tlsDefaults(host), ...options.tls })
-      : netConnect({ host, port: options.port });
+      ? tlsConnect({ host, port: options.port, ...local, ...tlsDefaults(host), ...options.tls })
+      : netConnect({ host, port: options.port, ...local });
     const client = new SmtpTestClient(socket, options);
     await new Promise<void>((resolve, reject) => {
       socket.once(options.implicitTls ? 'secureConnect' : 'connect', resolve);

@@ -1,0 +1,5 @@
+export { createMemoryAuthLimiter, defaultAuthLimits } from './limiter.js';
+export type { AuthLimiter, AuthLimiterOptions, AuthLimiterOperation, AuthLock } from './limiter.js';
+export { createRedisAuthLimiter, defaultRedisKeyPrefix } from './redis.js';
+export type { RedisAuthLimiterOptions } from './redis.js';
+export { normalizeIp, normalizeUsername, usernameHash } from './keys.js';
