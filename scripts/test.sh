@@ -29,6 +29,18 @@ fi
 . scripts/pnpm-env.sh
 
 pnpm install --frozen-lockfile
+
+# --- a redis-server for the tests of the shared (multi-replica) lockout store
+if [ -z "${REDIS_URL:-}" ] && command -v redis-server >/dev/null 2>&1; then
+  redis_port=$(node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")
+  redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --daemonize no >/dev/null &
+  redis_pid=$!
+  trap 'kill "$redis_pid" 2>/dev/null || true' EXIT
+  for _ in $(seq 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  export REDIS_URL="redis://127.0.0.1:$redis_port"
+  echo "redis-server for the tests on $REDIS_URL"
+fi
+
 pnpm run build
 pnpm run lint
 pnpm run typecheck

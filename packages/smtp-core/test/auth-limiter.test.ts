@@ -17,7 +17,7 @@ import {
   type AuthLimiterOptions,
 } from '../src/auth-limiter/index.js';
 import { createAuthLimiter, limiterSettings, memoryCounters } from '../src/auth-limiter/limiter.js';
-import { startRedisProxy, testRedis, type RedisProxy, type TestRedis } from './redis-server.js';
+import { startRedisProxy, testRedis, type RedisProxy, type TestRedis } from '@cakemail-smtp/testkit';
 
 const USER = 'customer@example.com';
 const PASSWORD = 'right password';

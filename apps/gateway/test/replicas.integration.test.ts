@@ -1,0 +1,59 @@
+/**
+ * Two replicas of the gateway sharing one Redis (REDIS_URL): failed logins on
+ * one lock the (username, IP) pair on the other. Real redis-server (the one
+ * .ci/run starts, or one of the test's own), real SMTP, the fake Cakemail.
+ */
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { pino } from 'pino';
+import { createFakeCakemail, DEFAULT_USER, startTls, testCertificates, testRedis, type TestRedis } from '@cakemail-smtp/testkit';
+import { loadConfig } from '../src/config.js';
+import { createGateway, type Gateway } from '../src/gateway.js';
+
+let redis: TestRedis;
+const fake = createFakeCakemail();
+const gateways: Gateway[] = [];
+const ports: number[] = [];
+
+beforeAll(async () => {
+  redis = await testRedis();
+  const api = await fake.listen();
+  const certs = await testCertificates();
+  for (let i = 0; i < 2; i++) {
+    const config = loadConfig({
+      SMTP_HOST: '127.0.0.1',
+      SMTP_PORT: '0',
+      SMTPS_PORT: '0',
+      OPS_HOST: '127.0.0.1',
+      OPS_PORT: '0',
+      TLS_CERT_PATH: certs.certPath,
+      TLS_KEY_PATH: certs.keyPath,
+      CAKEMAIL_API_URL: api,
+      REDIS_URL: redis.url,
+      MAX_AUTH_FAILURES: '100',
+    });
+    const gateway = createGateway(config, { logger: pino({ level: 'silent' }) });
+    ports.push((await gateway.listen()).smtpPort);
+    gateways.push(gateway);
+  }
+});
+
+afterAll(async () => {
+  for (const gateway of gateways) await gateway.close();
+  await fake.close();
+  await redis.stop();
+});
+
+it('a pair locked on one replica is locked on the other', async () => {
+  const certs = await testCertificates();
+  const tls = { ca: certs.ca, servername: 'localhost' };
+  // a username of its own, so a shared REDIS_URL's earlier runs do not interfere
+  const username = `replica-${Date.now()}@example.com`;
+  const first = await startTls({ port: ports[0] as number, tls });
+  for (let i = 0; i < 10; i++) expect((await first.auth(username, 'wrong')).code).toBe(535);
+  first.close();
+  const second = await startTls({ port: ports[1] as number, tls });
+  expect((await second.auth(username, 'wrong')).raw).toBe('454 4.7.0 Too many failed authentication attempts, try again later\r\n');
+  // the real customer, same IP, is not locked by failures on another username
+  expect((await second.auth(DEFAULT_USER.email, DEFAULT_USER.password)).code).toBe(235);
+  second.close();
+});
