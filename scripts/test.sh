@@ -45,3 +45,6 @@ pnpm run build
 pnpm run lint
 pnpm run typecheck
 pnpm run test
+
+# --- the TLS audit of both listeners (testssl.sh): fails the build on any regression
+node scripts/tls-audit.mjs
