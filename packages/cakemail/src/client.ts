@@ -296,6 +296,8 @@ export class CakemailClient {
         }
         return json;
       }
+      // The spec's text answers MFA with 401 and a `challenge` (its schema with a 200): both mean MFA.
+      if (spec.tokenCall === true && status === 401 && challengeSchema.safeParse(json).success) throw new CakemailMfaError();
       throw httpError(name, status, json, res.headers['retry-after'], spec.tokenCall === true);
     } catch (err) {
       if (err instanceof CakemailError) throw err;

@@ -71,7 +71,8 @@ export async function parseMessage(message: Readable): Promise<ParsedMessage> {
     }
     const type = refused === undefined ? attachmentTypeOf(data.contentType, data.filename) : undefined;
     if (type === undefined) {
-      refused ??= stripControl(data.filename ?? '') || `(unnamed ${stripControl(data.contentType)})`;
+      // at most 100 characters: the reply naming it must fit one SMTP reply line (512 octets)
+      refused ??= (stripControl(data.filename ?? '') || `(unnamed ${stripControl(data.contentType)})`).slice(0, 100);
       data.content.on('end', () => data.release?.());
       data.content.resume();
       return;
