@@ -233,14 +233,16 @@ describe('sender, account and sender-id', () => {
     expect(sent[0]?.body.list_id).toBe(gw.fake.lists(OTHER_ACCOUNT_ID).find((l) => l.name === 'SMTP Gateway')?.id);
   });
 
-  it("a sender of the login's second account without x-account-id passes MAIL FROM but is refused at DATA (checked against the default account)", async () => {
+  it("a sender of the login's second account without x-account-id is sent through that account", async () => {
     const client = await gw.login(MULTI_ACCOUNT_USER);
     expect(lineOf(await client.command(`MAIL FROM:<${OTHER_ACCOUNT_SENDER.email}>`))).toBe('250 2.1.0 Accepted');
     await client.command('RSET');
     const reply = await client.sendMail(OTHER_ACCOUNT_SENDER.email, ['to@example.net'], textMessage({ from: OTHER_ACCOUNT_SENDER.email, subject: 'Hi' }));
     client.close();
-    expect(lineOf(reply)).toBe(S553);
-    expect(gw.fake.callsTo('send')).toHaveLength(0);
+    expect(lineOf(reply)).toMatch(/^250 2\.0\.0 Ok: queued as /);
+    const sent = gw.fake.sent();
+    expect(sent).toHaveLength(1);
+    expect(sent[0]?.accountId).toBe(OTHER_ACCOUNT_ID);
   });
 });
 

@@ -236,13 +236,34 @@ describe('a retried message is not sent twice to a recipient Cakemail accepted',
   });
 
   it('identical bytes sent again after a 250 count as a retry too (the lost-250 case): not sent again, same id', async () => {
-    // NB: this also swallows a client that legitimately sends byte-identical messages (no Date,
-    // no Message-ID) within the accepted store's TTL; see the report.
+    // The Message-ID says it is the same message. Without Message-ID and Date it is not: see below.
     const first = await gw.sendRaw(FROM, ['a@example.net'], message);
     const again = await gw.sendRaw(FROM, ['a@example.net'], message);
     expect(lineOf(again)).toBe(lineOf(first));
     expect(lineOf(again)).toBe(`250 2.0.0 Ok: queued as ${gw.fake.sent()[0]?.id}`);
     expect(sendCalls(gw.fake)).toHaveLength(1);
+  });
+
+  const anonymous = message.replace('Message-ID: <retry-1@example.com>\r\n', '');
+
+  it('without Message-ID and Date, identical bytes after a 250 are a new message: sent again (a cron job loses nothing)', async () => {
+    expect(anonymous).not.toMatch(/^(message-id|date):/im);
+    expect(lineOf(await gw.sendRaw(FROM, RCPTS, anonymous))).toMatch(/\(\+1 more\)$/);
+    expect(lineOf(await gw.sendRaw(FROM, RCPTS, anonymous))).toMatch(/\(\+1 more\)$/);
+    expect(sentTo(gw.fake, 'a@example.net')).toHaveLength(2);
+    expect(sentTo(gw.fake, 'b@example.net')).toHaveLength(2);
+  });
+
+  it('without Message-ID and Date, the retry after a 4xx still skips the accepted recipient, and is then forgotten', async () => {
+    gw.fake.faults.set('send', { status: 429, retryAfter: 30, times: 1, match: { email: 'b@example.net' } });
+    expect(lineOf(await gw.sendRaw(FROM, RCPTS, anonymous))).toBe(RATE_LIMITED);
+    expect(lineOf(await gw.sendRaw(FROM, RCPTS, anonymous))).toMatch(/\(\+1 more\)$/);
+    expect(sentTo(gw.fake, 'a@example.net')).toHaveLength(1);
+    expect(sentTo(gw.fake, 'b@example.net')).toHaveLength(1);
+    // the retry was answered: the same bytes once more are a new message
+    expect(lineOf(await gw.sendRaw(FROM, RCPTS, anonymous))).toMatch(/\(\+1 more\)$/);
+    expect(sentTo(gw.fake, 'a@example.net')).toHaveLength(2);
+    expect(sentTo(gw.fake, 'b@example.net')).toHaveLength(2);
   });
 
   it('a different message to the same recipients is sent to both again', async () => {

@@ -13,6 +13,7 @@ export interface AcceptedStore {
   /** Cakemail's id for this key, or undefined. */
   get(key: string): Promise<string | undefined>;
   put(key: string, cakemailId: string, ttlMs: number): Promise<void>;
+  delete(key: string): Promise<void>;
 }
 
 export const ACCEPTED_TTL_MS = 24 * 60 * 60 * 1000;
@@ -51,6 +52,10 @@ export class MemoryAcceptedStore implements AcceptedStore {
     this.#entries.delete(key); // re-insert: Map order is age order
     this.#entries.set(key, { id: cakemailId, expiresAt: this.#now() + ttlMs });
     this.#sweep();
+  }
+
+  async delete(key: string): Promise<void> {
+    this.#entries.delete(key);
   }
 
   get size(): number {

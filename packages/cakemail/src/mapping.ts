@@ -31,6 +31,11 @@ export interface ParsedAttachment {
 export interface ParsedMessage {
   /** sha256 (hex) of the message without its trace headers, see `FingerprintStream`. */
   readonly fingerprint: string;
+  /**
+   * The message carries a Message-ID or a Date, so identical bytes mean the same
+   * message (a retry), not a new one that happens to look the same.
+   */
+  readonly identified: boolean;
   /** Decoded, without control characters; `(no subject)` when missing or empty. */
   readonly subject: string;
   /** The first From address and its display name (decoded, without control characters). */
@@ -127,6 +132,7 @@ export async function parseMessage(message: Readable): Promise<ParsedMessage> {
 
   return {
     fingerprint: fp.digest('hex'),
+    identified: headerLines.some(({ key }) => key === 'message-id' || key === 'date'),
     subject: stripControl(parser.subject ?? '') || NO_SUBJECT,
     from,
     html: nonEmpty(content?.html),

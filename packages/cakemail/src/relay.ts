@@ -112,13 +112,15 @@ interface Shared {
 const MAX_ACCOUNTS_CHECKED = 20;
 
 type Outcome =
-  | { readonly rcpt: string; readonly ok: true; readonly id: string; readonly reused: boolean }
+  | { readonly rcpt: string; readonly ok: true; readonly id: string; readonly reused: boolean; readonly key: string }
   | { readonly rcpt: string; readonly ok: false; readonly error: SmtpError };
 
 class RelaySession implements Session {
   readonly #s: Shared;
   readonly #log: Logger;
   #auth: AuthSession | undefined;
+  /** The login's account in which MAIL FROM was found a confirmed sender. */
+  #senderAccount: number | undefined;
 
   constructor(shared: Shared, conn: ConnectionInfo) {
     this.#s = shared;
@@ -140,6 +142,7 @@ class RelaySession implements Session {
     for (const accountId of auth.accounts.slice(0, MAX_ACCOUNTS_CHECKED)) {
       try {
         await this.#withToken(auth, opts, (token) => this.#s.senders.checkSender(token, accountId, from, opts));
+        this.#senderAccount = accountId;
         return;
       } catch (err) {
         if (err === Replies.S553_SENDER_NOT_ALLOWED) continue;
@@ -160,7 +163,8 @@ class RelaySession implements Session {
     const started = Date.now();
     const opts: CallOptions = { deadline: started + this.#s.cfg.deadlineMs };
     const options = readControlHeaders(parsed.control, this.#s.cfg.emailType);
-    const accountId = options.accountId ?? auth.defaultAccountId;
+    // x-account-id, else the account whose confirmed sender MAIL FROM is, else the login's first.
+    const accountId = options.accountId ?? this.#senderAccount ?? auth.defaultAccountId;
     if (accountId === undefined || !auth.accounts.includes(accountId)) throw Replies.S550_ACCOUNT_NOT_ALLOWED;
 
     let sender: SenderInfo;
@@ -187,13 +191,14 @@ class RelaySession implements Session {
     this.#log.debug({ from: info.from, headerFrom: parsed.from?.address, to: info.to }, 'relaying message');
 
     const outcomes = await mapLimit(info.to, this.#s.cfg.concurrency, (rcpt) =>
-      this.#sendOne(auth, accountId, parsed.fingerprint, rcpt, prepared, opts),
+      this.#sendOne(auth, accountId, parsed.fingerprint, rcpt, prepared, opts, parsed.identified),
     );
 
     const accepted = outcomes.filter((o): o is Extract<Outcome, { ok: true }> => o.ok);
     const failed = outcomes.filter((o): o is Extract<Outcome, { ok: false }> => !o.ok);
     const temporary = failed.filter((o) => o.error.temporary);
     const refused = failed.filter((o) => !o.error.temporary);
+    if (!parsed.identified) await this.#rememberUnidentified(accepted, temporary.length > 0);
     this.#log.info(
       {
         event: 'relayed',
@@ -227,11 +232,28 @@ class RelaySession implements Session {
   }
 
   reset(): void {
-    // Nothing per transaction is kept here: DataInfo carries the envelope.
+    this.#senderAccount = undefined;
   }
 
   logout(): void {
     this.#auth = undefined;
+  }
+
+  /**
+   * A message without Message-ID and Date: identical bytes may be a new message
+   * (a cron job, a printer), so its recipients are remembered only while the
+   * client owes a retry (a 4xx), and forgotten once the retry is answered.
+   */
+  async #rememberUnidentified(accepted: ReadonlyArray<Extract<Outcome, { ok: true }>>, retryExpected: boolean): Promise<void> {
+    try {
+      await Promise.all(
+        accepted.map((o) =>
+          retryExpected ? (o.reused ? undefined : this.#s.store.put(o.key, o.id, ACCEPTED_TTL_MS)) : o.reused ? this.#s.store.delete(o.key) : undefined,
+        ),
+      );
+    } catch (err) {
+      this.#log.warn({ err: describe(err) }, 'accepted store unavailable, a retry may send some recipients again');
+    }
   }
 
   async #sendOne(
@@ -241,11 +263,12 @@ class RelaySession implements Session {
     rcpt: string,
     prepared: ReturnType<typeof prepareEmail>,
     opts: CallOptions,
+    identified: boolean,
   ): Promise<Outcome> {
     const key = acceptedKey(accountId, fingerprint, rcpt);
     try {
       const known = await this.#s.store.get(key);
-      if (known !== undefined) return { rcpt, ok: true, id: known, reused: true };
+      if (known !== undefined) return { rcpt, ok: true, id: known, reused: true, key };
     } catch (err) {
       this.#log.warn({ err: describe(err) }, 'accepted store unavailable, sending anyway');
     }
@@ -256,12 +279,15 @@ class RelaySession implements Session {
       if (result.status !== 'queued') {
         return { rcpt, ok: false, error: reply('S550_UPSTREAM_REJECTED', `Cakemail rejected the message (status ${result.status})`) };
       }
-      try {
-        await this.#s.store.put(key, result.id, ACCEPTED_TTL_MS);
-      } catch (err) {
-        this.#log.warn({ err: describe(err) }, 'accepted store unavailable, a retry may send this recipient again');
+      // Remembered at once, so a retry after a 250 lost on the way sends nothing twice.
+      if (identified) {
+        try {
+          await this.#s.store.put(key, result.id, ACCEPTED_TTL_MS);
+        } catch (err) {
+          this.#log.warn({ err: describe(err) }, 'accepted store unavailable, a retry may send this recipient again');
+        }
       }
-      return { rcpt, ok: true, id: result.id, reused: false };
+      return { rcpt, ok: true, id: result.id, reused: false, key };
     } catch (err) {
       return { rcpt, ok: false, error: this.#toReply(err, 'send') };
     }

@@ -161,14 +161,18 @@ describe('relay', () => {
     expect((await refused(s.mail('nobody@example.com', { smtpUtf8: false }))).code).toBe(553);
   });
 
-  it('MAIL FROM may be a sender of another of the login accounts; DATA checks the account used', async () => {
+  it('MAIL FROM may be a sender of another of the login accounts; without x-account-id that account is used', async () => {
     const s = await session();
-    await s.mail('bob@example.org', { smtpUtf8: false });
     const raw = message(['x-account-id: 202']).replace('alice@example.com', 'bob@example.org');
     await send(s, raw, ['one@example.net'], 'bob@example.org');
     expect(api.sends[0]).toMatchObject({ accountId: 202, body: { sender: { id: 'snd-b' } } });
-    // Without x-account-id the message goes to the default account, where bob is no sender:
-    const err = await refused(send(s, raw.replace('x-account-id: 202\r\n', ''), ['two@example.net'], 'bob@example.org'));
+    s.reset();
+    // Without x-account-id the message goes to the account where MAIL FROM is a confirmed sender:
+    await send(s, raw.replace('x-account-id: 202\r\n', ''), ['two@example.net'], 'bob@example.org');
+    expect(api.sends[1]).toMatchObject({ accountId: 202, body: { sender: { id: 'snd-b' } } });
+    // x-account-id naming the default account, where bob is no sender, is refused at DATA:
+    s.reset();
+    const err = await refused(send(s, raw.replace('x-account-id: 202', 'x-account-id: 101'), ['three@example.net'], 'bob@example.org'));
     expect(err.code).toBe(553);
   });
 
