@@ -168,8 +168,8 @@ describe('control headers', () => {
 
   it('a non-ASCII tag (8-bit header) is refused and named decoded', async () => {
     const reply = await gw.sendRaw(FROM, ['a@example.net'], textMessage({ subject: 'x', headers: [`x-tags: ok, ${utf8Bytes('café')}`] }));
-    // the reply carries the tag as the client wrote it (UTF-8 bytes; the ladder reads latin1)
-    expect(Buffer.from(lineOf(reply), 'latin1').toString('utf8')).toBe('550 5.6.0 Invalid tag "café": tags may contain only letters, digits, - and _');
+    // replies are ASCII: the decoded tag's non-ASCII character is shown as "?"
+    expect(lineOf(reply)).toBe('550 5.6.0 Invalid tag "caf?": tags may contain only letters, digits, - and _');
     expect(gw.fake.callsTo('send')).toHaveLength(0);
   });
 

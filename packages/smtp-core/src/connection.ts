@@ -110,9 +110,15 @@ export class GatewayConnection extends SMTPConnection {
 
   override send(code: number, data?: string | string[] | null, context?: string | false): void {
     if (this.hideAuth && Array.isArray(data)) data = data.filter((line) => !/^AUTH\b/i.test(line));
-    // The library's own limit replies, counted like ours.
-    if (code === 452) this.gatewayOptions.hooks.limit('recipients');
-    if (code === 552 && typeof data === 'string' && !ENHANCED.test(data)) this.gatewayOptions.hooks.limit('message_size');
+    // The library's own limit replies: counted like ours, worded like ours.
+    if (code === 452) {
+      this.gatewayOptions.hooks.limit('recipients');
+      data = `${Replies.S452_TOO_MANY_RECIPIENTS.enhancedCode} ${Replies.S452_TOO_MANY_RECIPIENTS.message}`;
+    }
+    if (code === 552 && typeof data === 'string' && !ENHANCED.test(data)) {
+      this.gatewayOptions.hooks.limit('message_size');
+      data = `${Replies.S552_MESSAGE_TOO_BIG.enhancedCode} ${Replies.S552_MESSAGE_TOO_BIG.message}`;
+    }
     if (code === 421 && typeof data === 'string') {
       const ours = LIBRARY_421.get(data);
       if (ours) data = `${ours.enhancedCode} ${ours.message}`;

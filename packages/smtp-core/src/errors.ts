@@ -38,10 +38,13 @@ export class SmtpError extends Error {
   }
 }
 
-/** Reply texts never carry control characters: they would split the reply. */
+/**
+ * Reply texts are printable ASCII (RFC 5321 4.2): no control characters, which
+ * would split the reply, and no 8-bit text echoed from the client.
+ */
 function stripControl(text: string): string {
   // eslint-disable-next-line no-control-regex
-  return text.replace(/[\x00-\x1f\x7f]+/g, ' ').trim();
+  return text.replace(/[\x00-\x1f\x7f]+/g, ' ').replace(/[^\x20-\x7e]/gu, '?').trim();
 }
 
 type Entry = readonly [code: number, enhanced: string, text: string];
