@@ -6,6 +6,7 @@
  * `startGateway()` answers what a test needs: the fake (faults, `sent()`, `calls`), the ports,
  * `send()` through nodemailer, the raw ladder's client options, `logs()` and `close()`.
  */
+import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
 import { Writable } from 'node:stream';
 import {
   authenticated,
@@ -204,3 +205,34 @@ export function sentTo(fake: FakeCakemail, email: string): SentEmail[] {
 
 /** Secrets that must never show up in logs or replies: the fake's token prefixes and the passwords. */
 export const TOKEN_PATTERN = /fake-(?:at|rt)-[A-Za-z0-9_-]+/;
+
+/**
+ * A gateway for the enclosing describe block: started before its tests (or
+ * before each one with `perTest`), closed after, the fake's record cleared
+ * before each test with `resetFake`. The returned object stands for the
+ * current gateway.
+ */
+export function useGateway(opts: StartOptions = {}, how: { perTest?: boolean; resetFake?: boolean } = {}): RunningGateway {
+  let current: RunningGateway | undefined;
+  const start = async (): Promise<void> => {
+    current = await startGateway(opts);
+  };
+  const stop = async (): Promise<void> => {
+    await current?.close();
+    current = undefined;
+  };
+  if (how.perTest) {
+    beforeEach(start);
+    afterEach(stop);
+  } else {
+    beforeAll(start);
+    afterAll(stop);
+  }
+  if (how.resetFake) beforeEach(() => current?.fake.reset());
+  return new Proxy({} as RunningGateway, {
+    get(_target, key) {
+      if (!current) throw new Error('the gateway is only there inside the tests of its describe block');
+      return Reflect.get(current, key);
+    },
+  });
+}

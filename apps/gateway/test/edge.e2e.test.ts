@@ -4,9 +4,9 @@
  * not reach) Cakemail. smtp-core's edge.integration.test.ts has the full matrix
  * against a recording backend; these prove the same at the API.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_SENDER, type SmtpTestClient } from '@cakemail-smtp/testkit';
-import { lineOf, startGateway, textMessage, type RunningGateway } from './e2e-helpers.js';
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_SENDER, SMUGGLING_SEQUENCES, type SmtpTestClient } from '@cakemail-smtp/testkit';
+import { lineOf, textMessage, useGateway } from './e2e-helpers.js';
 
 const FROM = DEFAULT_SENDER.email;
 
@@ -18,22 +18,9 @@ async function rawData(client: SmtpTestClient, bytes: string): Promise<void> {
 }
 
 describe.each(['normalize', 'reject'] as const)('BARE_LF_POLICY=%s', (policy) => {
-  let gw: RunningGateway;
-  beforeAll(async () => {
-    gw = await startGateway({ env: { BARE_LF_POLICY: policy } });
-  });
-  afterAll(async () => {
-    await gw.close();
-  });
+  const gw = useGateway({ env: { BARE_LF_POLICY: policy } });
 
-  it.each([
-    ['<LF>.<LF>', '\n.\n'],
-    ['<LF>.<CR><LF>', '\n.\r\n'],
-    ['<CR><LF>.<LF>', '\r\n.\n'],
-    ['<CR>.<CR>', '\r.\r'],
-    ['<CR><LF>.<CR>', '\r\n.\r'],
-    ['<CR>.<CR><LF>', '\r.\r\n'],
-  ])('a smuggled second message after %s never reaches Cakemail', async (_name, sequence) => {
+  it.each(SMUGGLING_SEQUENCES)('a smuggled second message after %s never reaches Cakemail', async (_name, sequence) => {
     gw.fake.reset();
     const client = await gw.login();
     const smuggled = `MAIL FROM:<${FROM}>\r\nRCPT TO:<victim@example.net>\r\nDATA\r\nSubject: smuggled\r\n\r\nevil\r\n`;
@@ -56,13 +43,7 @@ describe.each(['normalize', 'reject'] as const)('BARE_LF_POLICY=%s', (policy) =>
 });
 
 describe('content checks', () => {
-  let gw: RunningGateway;
-  beforeAll(async () => {
-    gw = await startGateway();
-  });
-  afterAll(async () => {
-    await gw.close();
-  });
+  const gw = useGateway();
 
   it('a NUL byte gets 554 5.6.0 and nothing reaches Cakemail', async () => {
     gw.fake.reset();

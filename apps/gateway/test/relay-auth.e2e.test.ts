@@ -16,7 +16,7 @@ import {
   startTls,
   type Fault,
 } from '@cakemail-smtp/testkit';
-import { TOKEN_PATTERN, lineOf, startGateway, textMessage, type RunningGateway } from './e2e-helpers.js';
+import { TOKEN_PATTERN, lineOf, useGateway, startGateway, textMessage, type RunningGateway } from './e2e-helpers.js';
 
 const QUEUED = /^250 2\.0\.0 Ok: queued as ([0-9a-f-]{36})$/;
 const S553 = '553 5.7.1 Sender address is not a confirmed sender of this Cakemail account';
@@ -247,13 +247,7 @@ describe('sender, account and sender-id', () => {
 });
 
 describe('the sender lookup failing at MAIL FROM', () => {
-  let gw: RunningGateway;
-  beforeEach(async () => {
-    gw = await startGateway({ env: { CAKEMAIL_TIMEOUT_MS: '400', UPSTREAM_DEADLINE_MS: '1200' } });
-  });
-  afterEach(async () => {
-    await gw.close();
-  });
+  const gw = useGateway({ env: { CAKEMAIL_TIMEOUT_MS: '400', UPSTREAM_DEADLINE_MS: '1200' } }, { perTest: true });
 
   it.each<{ name: string; fault: Fault; line: string }>([
     { name: 'senders answering 503', fault: { status: 503 }, line: '451 4.3.0 Cakemail is temporarily unavailable, try again later' },

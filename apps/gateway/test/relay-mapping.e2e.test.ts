@@ -3,9 +3,9 @@
  * message maps to `POST /v2/emails` — list, type, tags, tracking, content, headers kept and
  * dropped, Bcc, CR/LF injection, charsets and transfer encodings, attachments.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { DEFAULT_ACCOUNT_ID, DEFAULT_SENDER, type SentEmail } from '@cakemail-smtp/testkit';
-import { lineOf, sentTo, startGateway, textMessage, type RunningGateway } from './e2e-helpers.js';
+import { lineOf, sentTo, useGateway, startGateway, textMessage, type RunningGateway } from './e2e-helpers.js';
 
 const FROM = DEFAULT_SENDER.email;
 const QUEUED = /^250 2\.0\.0 Ok: queued as ([0-9a-f-]{36})$/;
@@ -108,16 +108,7 @@ describe('the list', () => {
 });
 
 describe('control headers', () => {
-  let gw: RunningGateway;
-  beforeAll(async () => {
-    gw = await startGateway();
-  });
-  afterAll(async () => {
-    await gw.close();
-  });
-  beforeEach(() => {
-    gw.fake.reset();
-  });
+  const gw = useGateway({}, { resetFake: true });
 
   it.each([
     { header: undefined, type: 'transactional' },
@@ -207,16 +198,7 @@ describe('control headers', () => {
 });
 
 describe('content and headers', () => {
-  let gw: RunningGateway;
-  beforeAll(async () => {
-    gw = await startGateway();
-  });
-  afterAll(async () => {
-    await gw.close();
-  });
-  beforeEach(() => {
-    gw.fake.reset();
-  });
+  const gw = useGateway({}, { resetFake: true });
 
   it.each([
     { name: 'text and html', mail: { text: 'Plain café', html: '<p>HTML café</p>' }, content: { text: 'Plain café', html: '<p>HTML café</p>' } },
@@ -364,16 +346,7 @@ describe('content and headers', () => {
 });
 
 describe('charsets and transfer encodings', () => {
-  let gw: RunningGateway;
-  beforeAll(async () => {
-    gw = await startGateway();
-  });
-  afterAll(async () => {
-    await gw.close();
-  });
-  beforeEach(() => {
-    gw.fake.reset();
-  });
+  const gw = useGateway({}, { resetFake: true });
 
   const latin1B64 = (s: string): string => Buffer.from(s, 'latin1').toString('base64');
   const utf8B64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
@@ -464,16 +437,7 @@ describe('charsets and transfer encodings', () => {
 });
 
 describe('attachments', () => {
-  let gw: RunningGateway;
-  beforeAll(async () => {
-    gw = await startGateway();
-  });
-  afterAll(async () => {
-    await gw.close();
-  });
-  beforeEach(() => {
-    gw.fake.reset();
-  });
+  const gw = useGateway({}, { resetFake: true });
 
   const bytes = Buffer.from([0x00, 0x01, 0x02, 0xfe, 0xff, 0x41, 0x42, 0x0d, 0x0a, 0x43]);
 

@@ -6,7 +6,7 @@
 import { execFile } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DEFAULT_SENDER, DEFAULT_USER, type Fault, type FakeCakemail } from '@cakemail-smtp/testkit';
-import { lineOf, sentTo, startGateway, textMessage, type RunningGateway } from './e2e-helpers.js';
+import { lineOf, sentTo, useGateway, startGateway, textMessage, type RunningGateway } from './e2e-helpers.js';
 
 const FROM = DEFAULT_SENDER.email;
 const QUEUED = /^250 2\.0\.0 Ok: queued as ([0-9a-f-]{36})$/;
@@ -176,13 +176,7 @@ describe('401 from the API: refresh the token once', () => {
 });
 
 describe('a retried message is not sent twice to a recipient Cakemail accepted', () => {
-  let gw: RunningGateway;
-  beforeEach(async () => {
-    gw = await startGateway({ env: FAST });
-  });
-  afterEach(async () => {
-    await gw.close();
-  });
+  const gw = useGateway({ env: FAST }, { perTest: true });
 
   const message = textMessage({ to: 'a@example.net, b@example.net', subject: 'Twice?', headers: ['Message-ID: <retry-1@example.com>'], body: 'Same bytes' });
   const RCPTS = ['a@example.net', 'b@example.net'];
@@ -276,16 +270,7 @@ describe('a retried message is not sent twice to a recipient Cakemail accepted',
 });
 
 describe('partial acceptance', () => {
-  let gw: RunningGateway;
-  beforeAll(async () => {
-    gw = await startGateway({ env: FAST });
-  });
-  afterAll(async () => {
-    await gw.close();
-  });
-  beforeEach(() => {
-    gw.fake.reset();
-  });
+  const gw = useGateway({ env: FAST }, { resetFake: true });
 
   const refusedBody = { detail: [{ loc: ['body', 'email'], msg: 'Contact is unsubscribed', type: 'value_error' }] };
 
@@ -334,16 +319,7 @@ describe('partial acceptance', () => {
 });
 
 describe('limits', () => {
-  let gw: RunningGateway;
-  beforeAll(async () => {
-    gw = await startGateway({ env: { ...FAST, MAX_RECIPIENTS: '3', MAX_MESSAGE_SIZE: '4096' } });
-  });
-  afterAll(async () => {
-    await gw.close();
-  });
-  beforeEach(() => {
-    gw.fake.reset();
-  });
+  const gw = useGateway({ env: { ...FAST, MAX_RECIPIENTS: '3', MAX_MESSAGE_SIZE: '4096' } }, { resetFake: true });
 
   it('MAX_RECIPIENTS=3: the 4th RCPT gets 452 4.5.3; the message goes to the first three only', async () => {
     const client = await gw.login();
@@ -388,13 +364,7 @@ describe('limits', () => {
 });
 
 describe('swaks', () => {
-  let gw: RunningGateway;
-  beforeAll(async () => {
-    gw = await startGateway();
-  });
-  afterAll(async () => {
-    await gw.close();
-  });
+  const gw = useGateway();
 
   it('swaks -tls --auth PLAIN delivers and shows the Cakemail id in the 250', async () => {
     const args = [

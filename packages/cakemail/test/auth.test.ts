@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { isSmtpError, Replies, type SmtpError } from '@cakemail-smtp/smtp-core';
+import { Replies } from '@cakemail-smtp/smtp-core';
 import { CakemailAuthenticator, type TokenApi } from '../src/auth.js';
 import type { TokenResult } from '../src/client.js';
 import { CakemailError, CakemailMfaError } from '../src/errors.js';
+import { refused } from './helpers/refused.js';
 
 /** A scripted /token: counts calls, answers per user. */
 class FakeTokens implements TokenApi {
@@ -41,15 +42,6 @@ function setup(opts: { failureTtlMs?: number } = {}) {
   return { api, clock, auth };
 }
 
-async function refusal(p: Promise<unknown>): Promise<SmtpError> {
-  try {
-    await p;
-  } catch (err) {
-    if (isSmtpError(err)) return err;
-    throw err;
-  }
-  throw new Error('expected an SmtpError');
-}
 
 const deadline = { deadline: Date.now() + 60_000 };
 
@@ -119,8 +111,8 @@ describe('CakemailAuthenticator', () => {
   it('wrong credentials → 535, remembered for the failure window only', async () => {
     const { api, clock, auth } = setup({ failureTtlMs: 5000 });
     api.mode = 'invalid';
-    expect(await refusal(auth.login('u@example.com', 'bad'))).toBe(Replies.S535_AUTH_INVALID);
-    expect(await refusal(auth.login('u@example.com', 'bad'))).toBe(Replies.S535_AUTH_INVALID);
+    expect(await refused(auth.login('u@example.com', 'bad'))).toBe(Replies.S535_AUTH_INVALID);
+    expect(await refused(auth.login('u@example.com', 'bad'))).toBe(Replies.S535_AUTH_INVALID);
     expect(api.tokenCalls).toHaveLength(1);
     api.mode = 'ok';
     clock.now += 5001;
@@ -131,7 +123,7 @@ describe('CakemailAuthenticator', () => {
   it('a failure does not block other credentials', async () => {
     const { api, auth } = setup();
     api.mode = 'invalid';
-    await refusal(auth.login('u@example.com', 'bad'));
+    await refused(auth.login('u@example.com', 'bad'));
     api.mode = 'ok';
     await auth.login('u@example.com', 'good');
     expect(api.tokenCalls).toHaveLength(2);
@@ -140,7 +132,7 @@ describe('CakemailAuthenticator', () => {
   it('an MFA challenge → 535 with the MFA text', async () => {
     const { api, auth } = setup();
     api.mode = 'mfa';
-    const err = await refusal(auth.login('mfa@example.com', 'pw'));
+    const err = await refused(auth.login('mfa@example.com', 'pw'));
     expect(err.line).toBe(
       '535 5.7.8 This Cakemail account uses multi-factor authentication, which SMTP cannot complete; use an account without MFA',
     );
@@ -149,7 +141,7 @@ describe('CakemailAuthenticator', () => {
   it('/token unavailable → 454, not cached', async () => {
     const { api, auth } = setup();
     api.mode = 'down';
-    expect((await refusal(auth.login('u@example.com', 'pw'))).line).toBe('454 4.7.0 Temporary authentication failure, try again later');
+    expect((await refused(auth.login('u@example.com', 'pw'))).line).toBe('454 4.7.0 Temporary authentication failure, try again later');
     api.mode = 'ok';
     await auth.login('u@example.com', 'pw');
     expect(api.tokenCalls).toHaveLength(2);

@@ -1,7 +1,7 @@
 // The relay against testkit's fake Cakemail API (spec validation, fault switches, call record).
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { isSmtpError, type Session, type SmtpError } from '@cakemail-smtp/smtp-core';
+import type { Session } from '@cakemail-smtp/smtp-core';
 import {
   createFakeCakemail,
   DEFAULT_ACCOUNT_ID,
@@ -15,6 +15,7 @@ import {
 } from '@cakemail-smtp/testkit';
 import { createRelayBackend, type RelayBackend } from '../src/relay.js';
 import type { Logger } from '../src/types.js';
+import { refused } from './helpers/refused.js';
 
 const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet };
 
@@ -37,15 +38,6 @@ async function session(user: { email: string; password: string } = DEFAULT_USER)
   return s;
 }
 
-async function refused(p: Promise<unknown>): Promise<SmtpError> {
-  try {
-    await p;
-  } catch (err) {
-    if (isSmtpError(err)) return err;
-    throw err;
-  }
-  throw new Error('expected an SmtpError');
-}
 
 const png = Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex');
 

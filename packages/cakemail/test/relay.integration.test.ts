@@ -1,9 +1,10 @@
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { isSmtpError, type Session, type SmtpError } from '@cakemail-smtp/smtp-core';
+import type { Session } from '@cakemail-smtp/smtp-core';
 import { createRelayBackend, type RelayBackend, type RelayConfig } from '../src/relay.js';
 import type { Logger } from '../src/types.js';
 import { startMiniCakemail, USER, type MiniCakemail } from './helpers/mini-cakemail.js';
+import { refused } from './helpers/refused.js';
 
 interface LogLine {
   level: string;
@@ -75,15 +76,6 @@ async function send(s: Session, raw: string, to: string[], from = 'alice@example
   return s.data(Readable.from([Buffer.from(raw)]), { from, to });
 }
 
-async function refused(p: Promise<unknown>): Promise<SmtpError> {
-  try {
-    await p;
-  } catch (err) {
-    if (isSmtpError(err)) return err;
-    throw err;
-  }
-  throw new Error('expected an SmtpError');
-}
 
 describe('relay', () => {
   it('sends one POST /v2/emails per recipient and answers the first id and a count', async () => {

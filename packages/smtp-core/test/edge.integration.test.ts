@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Socket } from 'node:net';
-import { SmtpTestClient, authenticated, ehlo, greeted, startTls } from '@cakemail-smtp/testkit';
+import { SMUGGLING_SEQUENCES, SmtpTestClient, authenticated, ehlo, greeted, startTls } from '@cakemail-smtp/testkit';
 import { createMemoryAuthLimiter } from '../src/auth-limiter/index.js';
 import { PASSWORD, USER, eventually, startServer, type TestServer } from './helpers.js';
 
@@ -36,14 +36,7 @@ async function inSync(client: SmtpTestClient): Promise<void> {
 
 describe('end of DATA and SMTP smuggling', () => {
   const smuggled = 'MAIL FROM:<evil@example.test>\r\nRCPT TO:<victim@example.test>\r\nDATA\r\nSubject: smuggled\r\n\r\nsmuggled\r\n';
-  it.each([
-    ['<LF>.<LF>', '\n.\n'],
-    ['<LF>.<CR><LF>', '\n.\r\n'],
-    ['<CR><LF>.<LF>', '\r\n.\n'],
-    ['<CR>.<CR>', '\r.\r'],
-    ['<CR><LF>.<CR>', '\r\n.\r'],
-    ['<CR>.<CR><LF>', '\r.\r\n'],
-  ])('%s neither ends the message nor starts a second one', async (_name, sequence) => {
+  it.each(SMUGGLING_SEQUENCES)('%s neither ends the message nor starts a second one', async (_name, sequence) => {
     t = await startServer();
     const client = await loggedIn(t);
     await rawData(client, `Subject: one\r\n\r\nbody${sequence}${smuggled}\r\n.\r\n`);

@@ -7,3 +7,4 @@ export type { MailerOptions } from './mailer.js';
 export * from './fake-cakemail/index.js';
 export { startRedisServer, startRedisProxy, testRedis } from './redis-server.js';
 export type { TestRedis, RedisProxy } from './redis-server.js';
+export { SMUGGLING_SEQUENCES } from './smuggling.js';
