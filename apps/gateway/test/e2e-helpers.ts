@@ -51,6 +51,8 @@ type Mailer = ReturnType<typeof createMailer>;
 export type MailOptions = Parameters<Mailer['sendMail']>[0];
 
 export interface RunningGateway {
+  /** The gateway itself, e.g. to close it while the fake stays up. */
+  readonly gateway: Gateway;
   readonly fake: FakeCakemail;
   readonly ports: { readonly smtp: number; readonly smtps: number | null; readonly ops: number };
   readonly config: Config;
@@ -130,6 +132,7 @@ export async function startGateway(opts: StartOptions = {}): Promise<RunningGate
   };
 
   return {
+    gateway,
     fake,
     ports,
     config,

@@ -16,6 +16,8 @@
  *    EHLO, unknown…) are counted between messages; over the limit, `421 4.7.0`.
  * 8. An overall session cap: `421 4.4.2` once it is reached, between commands.
  * 9. The library's own `421`s carry the right enhanced code and our wording.
+ * 10. Shutdown drains: idle sessions get `421 4.3.2` at once; a session in the
+ *     middle of a message gets its reply first, then the `421`.
  */
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
@@ -224,6 +226,13 @@ export class GatewayConnection extends SMTPConnection {
   override _resetSession(): void {
     super._resetSession();
     this.gatewayOptions.hooks.reset(this.id);
+    // The end of a transaction during a shutdown: the reply went out, now say goodbye.
+    if (this._server._closeTimeout && this._ready && !this._closing) this.reply(Replies.S421_SHUTTING_DOWN);
+  }
+
+  /** Waiting on us: a command handler (AUTH, MAIL, the relay) or a message being received. */
+  get busy(): boolean {
+    return this._handlerPending || Boolean(this._dataStream) || this._upgrading;
   }
 }
 
@@ -236,6 +245,18 @@ export class GatewayServer extends SMTPServer {
     connection.on('error', (err: Error) => this._onError(err));
     connection.on('connect', (data: unknown) => this._onClientConnect(data as never));
     connection.init();
+  }
+
+  /**
+   * Stops accepting; sessions that wait on nothing get `421 4.3.2` now, the
+   * others when their current command is answered (see _resetSession and the
+   * library's `_onCommand`), and whatever is left at closeTimeout is cut.
+   */
+  override close(callback?: () => void): void {
+    super.close(callback);
+    for (const connection of this.connections) {
+      if (connection instanceof GatewayConnection && !connection.busy) connection.reply(Replies.S421_SHUTTING_DOWN);
+    }
   }
 
   /** Implicit TLS: the handshake gets its own deadline, not the idle timeout. */
