@@ -48,3 +48,6 @@ pnpm run test
 
 # --- the TLS audit of both listeners (testssl.sh): fails the build on any regression
 node scripts/tls-audit.mjs
+
+# --- the benchmark harness, as a smoke test only: it fails if the harness breaks, never on targets
+pnpm bench --quick

@@ -39,12 +39,11 @@ export const createListBody = object({
 
 const TAG = /^[a-zA-Z0-9-_]+$/;
 const FILENAME = /^[a-zA-Z0-9-_]+\.(csv|doc|docx|ics|jpeg|pdf|png|xls|xlsx)$/;
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 const attachment = object({
   filename: required(str({ pattern: FILENAME })),
   type: required(str({ oneOf: ATTACHMENT_TYPES })),
-  content: required(str({ pattern: BASE64 })),
+  content: required(str({ base64: true })),
 });
 
 /** SubmitEmail (POST /v2/emails). */

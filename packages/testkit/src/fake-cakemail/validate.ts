@@ -66,9 +66,14 @@ export interface StrRules {
   min?: number;
   max?: number;
   pattern?: RegExp;
+  /** Padded base64, checked without a backtracking regex (attachments run to megabytes). */
+  base64?: boolean;
   email?: boolean;
   oneOf?: readonly string[];
 }
+
+const BASE64_CHARS = /^[A-Za-z0-9+/]*={0,2}$/;
+const BASE64_SOURCE = '^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$';
 
 export function str(rules: StrRules = {}): Check {
   return (value, loc, issues) => {
@@ -81,7 +86,8 @@ export function str(rules: StrRules = {}): Check {
       issues.push(issue(loc, `value is not a valid enumeration member; permitted: ${permitted}`, 'type_error.enum'));
       return;
     }
-    const length = [...value].length;
+    // code points, as the spec counts; only counted when a bound needs it
+    const length = rules.min !== undefined || rules.max !== undefined ? [...value].length : 0;
     if (rules.min !== undefined && length < rules.min) {
       issues.push(issue(loc, `ensure this value has at least ${rules.min} characters`, 'value_error.any_str.min_length'));
       return;
@@ -92,6 +98,10 @@ export function str(rules: StrRules = {}): Check {
     }
     if (rules.pattern !== undefined && !rules.pattern.test(value)) {
       issues.push(issue(loc, `string does not match regex "${rules.pattern.source}"`, 'value_error.str.regex'));
+      return;
+    }
+    if (rules.base64 === true && !(value.length % 4 === 0 && BASE64_CHARS.test(value))) {
+      issues.push(issue(loc, `string does not match regex "${BASE64_SOURCE}"`, 'value_error.str.regex'));
       return;
     }
     if (rules.email === true && !isEmail(value)) {

@@ -1,0 +1,67 @@
+/**
+ * node dist/profile-summary.js FILE.cpuprofile [TOP]
+ *
+ * Summarises a V8 CPU profile (`node --cpu-prof`, as `pnpm bench --profile` makes for each
+ * gateway): self time by package (node_modules package, workspace package, node internals) and
+ * the top functions by self time, with their share of the non-idle samples.
+ */
+import { readFileSync } from 'node:fs';
+
+interface Node {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  hitCount?: number;
+  children?: number[];
+}
+interface Profile {
+  nodes: Node[];
+  samples: number[];
+  timeDeltas: number[];
+}
+
+const [file, topArg] = process.argv.slice(2);
+if (!file) {
+  process.stderr.write('usage: profile-summary FILE.cpuprofile [TOP]\n');
+  process.exit(2);
+}
+const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile;
+const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+const self = new Map<number, number>();
+profile.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
+
+function bucket(url: string, name: string): string {
+  if (!url) return name.startsWith('(') ? name : '(native)';
+  const pnpm = /node_modules\/\.pnpm\/[^/]+\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url);
+  if (pnpm?.[1]) return pnpm[1];
+  const mod = /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url);
+  if (mod?.[1]) return mod[1];
+  const ws = /\/(packages|apps)\/([^/]+)\//.exec(url);
+  if (ws?.[2]) return `@cakemail-smtp/${ws[2]}`;
+  if (url.startsWith('node:')) return `node:${url.slice(5).split('/')[0] ?? ''}`;
+  return url;
+}
+
+let total = 0;
+let idle = 0;
+const packages = new Map<string, number>();
+const functions = new Map<string, number>();
+for (const [id, us] of self) {
+  const node = byId.get(id);
+  if (!node) continue;
+  const { functionName, url, lineNumber } = node.callFrame;
+  if (functionName === '(idle)') {
+    idle += us;
+    continue;
+  }
+  total += us;
+  const pkg = bucket(url, functionName);
+  packages.set(pkg, (packages.get(pkg) ?? 0) + us);
+  const short = url.replace(/^.*\/node_modules\/\.pnpm\/[^/]+\/node_modules\//, '').replace(/^.*\/(packages|apps)\//, '$1/').replace(/^file:\/\//, '');
+  const key = `${functionName || '(anonymous)'}  ${short}${url ? `:${lineNumber + 1}` : ''}`;
+  functions.set(key, (functions.get(key) ?? 0) + us);
+}
+const pct = (us: number): string => `${((100 * us) / total).toFixed(1).padStart(5)}%`;
+process.stdout.write(`${file}\nbusy ${(total / 1e6).toFixed(2)} s, idle ${(idle / 1e6).toFixed(2)} s\n\nself time by package\n`);
+for (const [pkg, us] of [...packages].sort((a, b) => b[1] - a[1]).slice(0, 25)) process.stdout.write(`  ${pct(us)}  ${pkg}\n`);
+process.stdout.write('\ntop functions by self time\n');
+for (const [fn, us] of [...functions].sort((a, b) => b[1] - a[1]).slice(0, Number(topArg ?? 40))) process.stdout.write(`  ${pct(us)}  ${fn}\n`);

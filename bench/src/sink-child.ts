@@ -1,0 +1,58 @@
+/**
+ * Child process: the baseline. The bare smtp-server library, as it is (its 100 ms greeting wait
+ * included), with the gateway's TLS settings and certificate, AUTH PLAIN/LOGIN checked against the
+ * seeded login, and a DATA handler that discards the message. Reverse DNS is off, as in the
+ * gateway: with it, every connection waits on a PTR lookup for 127.0.0.1.
+ *
+ * SINK_DELAY_MS makes it wait that long after the final dot before answering (S5: the same
+ * "upstream" delay the fake Cakemail adds for the gateway).
+ */
+import { readFileSync } from 'node:fs';
+import { SMTPServer } from 'smtp-server';
+import { serverTlsSettings } from '@cakemail-smtp/tls';
+import { exitWithParent, sendToParent } from './ipc.js';
+
+exitWithParent();
+const env = process.env;
+const delayMs = Number(env['SINK_DELAY_MS'] ?? 0);
+const user = env['SINK_USER'] ?? 'dev@example.com';
+const password = env['SINK_PASSWORD'] ?? 'dev-password';
+
+const server = new SMTPServer({
+  ...serverTlsSettings,
+  key: readFileSync(env['TLS_KEY_PATH'] ?? ''),
+  cert: readFileSync(env['TLS_CERT_PATH'] ?? ''),
+  secure: false,
+  name: 'localhost',
+  logger: false,
+  disableReverseLookup: true,
+  authMethods: ['PLAIN', 'LOGIN'],
+  size: Number(env['MAX_MESSAGE_SIZE'] ?? 26_214_400),
+  onAuth(auth, _session, callback) {
+    if (auth.username === user && auth.password === password) return callback(null, { user: auth.username });
+    callback(new Error('Invalid username or password'));
+  },
+  onMailFrom(_address, _session, callback) {
+    callback();
+  },
+  onRcptTo(_address, _session, callback) {
+    callback();
+  },
+  onData(stream, _session, callback) {
+    stream.on('end', () => {
+      if (delayMs > 0) setTimeout(() => callback(null, 'Ok: discarded'), delayMs);
+      else callback(null, 'Ok: discarded');
+    });
+    stream.resume();
+  },
+});
+server.on('error', () => {}); // failed handshakes, resets: not the baseline's concern
+
+server.listen(0, '127.0.0.1', () => {
+  const address = server.server.address();
+  sendToParent({ type: 'ready', port: typeof address === 'object' && address ? address.port : 0 });
+});
+process.once('SIGTERM', () => {
+  server.close(() => process.exit(0));
+  setTimeout(() => process.exit(0), 2000).unref();
+});
