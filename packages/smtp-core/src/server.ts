@@ -6,6 +6,7 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import type { SecureContextOptions } from 'node:tls';
 import type { SMTPServerAddress, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
+import { clientKey } from './client-address.js';
 import { DataGuard, type BareLfPolicy } from './data-guard.js';
 import { GatewayServer, type GatewayServerOptions } from './connection.js';
 import { Replies, isSmtpError } from './errors.js';
@@ -99,10 +100,6 @@ interface Live {
   authFailures: number;
 }
 
-/** `::ffff:192.0.2.1` and `192.0.2.1` are one client. */
-function clientIp(address: string): string {
-  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
-}
 
 /** Classifies a failed handshake for the counter and the log. */
 export function handshakeReason(err: { code?: string; message?: string }): string {
@@ -176,7 +173,7 @@ export function createSmtpServer(options: SmtpServerOptions): SmtpServer {
         };
         const log = logger.child({ sessionId: session.id });
         count('connection', listener);
-        const ip = clientIp(session.remoteAddress);
+        const ip = clientKey(session.remoteAddress);
         const fromIp = perIp.get(ip) ?? 0;
         if (limits.maxConnectionsPerIp > 0 && fromIp >= limits.maxConnectionsPerIp) {
           limit('connections_per_ip');

@@ -181,10 +181,10 @@ describe('options', () => {
 });
 
 describe('keys', () => {
-  it('folds IPv4-mapped IPv6 only', () => {
+  it('folds IPv4-mapped IPv6 onto IPv4, and counts IPv6 by its /64', () => {
     expect(normalizeIp('::ffff:192.0.2.1')).toBe('192.0.2.1');
-    expect(normalizeIp('2001:DB8::1')).toBe('2001:db8::1');
-    expect(normalizeIp('::ffff:c000:201')).toBe('::ffff:c000:201');
+    expect(normalizeIp('2001:DB8::1')).toBe('2001:db8:0:0::/64');
+    expect(normalizeIp('2001:db8:0:0:ffff::2')).toBe('2001:db8:0:0::/64');
   });
 
   it('hashes the normalized username with SHA-256, 32 hex characters', () => {

@@ -1,10 +1,11 @@
 /**
  * How a login attempt becomes counter keys. Usernames are case-insensitive and
  * never kept in clear (not in Redis, not in memory): they are keyed by a
- * truncated SHA-256. Addresses are kept as they are, after folding IPv4-mapped
- * IPv6 onto IPv4.
+ * truncated SHA-256. Addresses as clientKey() counts them: IPv4-mapped IPv6
+ * folded onto IPv4, IPv6 by its /64.
  */
 import { createHash } from 'node:crypto';
+import { clientKey } from '../client-address.js';
 
 /** The counter keys for one (username, IP) attempt. */
 export interface AttemptKeys {
@@ -19,11 +20,9 @@ export function normalizeUsername(username: string): string {
   return username.trim().toLowerCase();
 }
 
-/** `::ffff:192.0.2.1` (a dual-stack listener's view of an IPv4 client) is `192.0.2.1`. */
+/** `::ffff:192.0.2.1` is `192.0.2.1`, and an IPv6 client is its /64 (see client-address.ts). */
 export function normalizeIp(ip: string): string {
-  const address = ip.trim().toLowerCase();
-  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/.exec(address);
-  return mapped?.[1] ?? address;
+  return clientKey(ip);
 }
 
 /** 32 hex characters (128 bits) of SHA-256 over the normalized username. */
