@@ -44,10 +44,25 @@ fi
 pnpm run build
 pnpm run lint
 pnpm run typecheck
-pnpm run test
+
+# every package's tests; the summary line, printed last, counts them all
+test_log=$(mktemp)
+pnpm run test 2>&1 | tee "$test_log"
+summary=$(node -e '
+  const text = require("fs").readFileSync(process.argv[1], "utf8").replace(/\x1b\[[0-9;]*m/g, "");
+  let passed = 0, failed = 0;
+  for (const m of text.matchAll(/^.*\bTests\s+(.*)$/gm)) {
+    passed += Number(/(\d+) passed/.exec(m[1])?.[1] ?? 0);
+    failed += Number(/(\d+) failed/.exec(m[1])?.[1] ?? 0);
+  }
+  console.log(`tests: ${passed} passed, ${failed} failed`);
+' "$test_log")
+rm -f "$test_log"
 
 # --- the TLS audit of both listeners (testssl.sh): fails the build on any regression
 node scripts/tls-audit.mjs
 
 # --- the benchmark harness, as a smoke test only: it fails if the harness breaks, never on targets
 pnpm bench --quick
+
+echo "$summary"
