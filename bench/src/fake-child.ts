@@ -15,18 +15,6 @@ process.on('message', (message: ParentMessage) => {
     else fake.faults.clear('send');
     sendToParent({ type: 'ack', id: message.id, value: fake.counts() });
   }
-  if (message.type === 'skip-validation') {
-    // The fake's base64 check of attachment content (a backtracking regex) overflows V8's regexp
-    // stack on content over ~4 MB: "Maximum call stack size exceeded", answered 500. A forced
-    // 201 still reads and JSON-parses the whole body, and skips that check.
-    if (message.on) {
-      fake.faults.set('send', {
-        status: 201,
-        body: { email: 'large@example.net', object: 'email', submitted: true, data: { id: 'bench-large-1', status: 'queued' } },
-      });
-    } else fake.faults.clear('send');
-    sendToParent({ type: 'ack', id: message.id });
-  }
 });
 process.once('SIGTERM', () => {
   void fake.close().finally(() => process.exit(0));

@@ -4,10 +4,7 @@ export type ChildMessage =
   | { readonly type: 'ready'; readonly port: number; readonly url?: string }
   | { readonly type: 'ack'; readonly id: number; readonly value?: unknown };
 
-export type ParentMessage =
-  | { readonly type: 'delay'; readonly id: number; readonly ms: number }
-  /** Answer POST /v2/emails with a canned 201, skipping the fake's body validation (S3). */
-  | { readonly type: 'skip-validation'; readonly id: number; readonly on: boolean };
+export type ParentMessage = { readonly type: 'delay'; readonly id: number; readonly ms: number };
 
 /** A child exits when the bench goes away (its IPC channel closes), so nothing is left behind. */
 export function exitWithParent(): void {
