@@ -29,6 +29,7 @@ const schema = z.object({
 
   CAKEMAIL_API_URL: z.url({ protocol: /^https?$/ }).default('https://api.cakemail.dev'),
   CAKEMAIL_TIMEOUT_MS: ms.default(10_000),
+  CAKEMAIL_CONNECTIONS: z.coerce.number().int().min(1).max(10_000).default(256),
   UPSTREAM_DEADLINE_MS: ms.default(60_000),
   CAKEMAIL_EMAIL_TYPE: z.enum(['transactional', 'marketing']).default('transactional'),
   CAKEMAIL_LIST_ID: z.coerce.number().int().positive().optional(),

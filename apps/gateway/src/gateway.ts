@@ -69,6 +69,7 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
           {
             apiUrl: config.CAKEMAIL_API_URL,
             timeoutMs: config.CAKEMAIL_TIMEOUT_MS,
+            connections: config.CAKEMAIL_CONNECTIONS,
             deadlineMs: config.UPSTREAM_DEADLINE_MS,
             emailType: config.CAKEMAIL_EMAIL_TYPE,
             ...(config.CAKEMAIL_LIST_ID === undefined ? {} : { listId: config.CAKEMAIL_LIST_ID }),

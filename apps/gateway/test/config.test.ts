@@ -15,6 +15,7 @@ describe('loadConfig', () => {
       CAKEMAIL_EMAIL_TYPE: 'transactional',
       MAX_MESSAGE_SIZE: 26_214_400,
       MAX_RECIPIENTS: 100,
+      CAKEMAIL_CONNECTIONS: 256,
       BARE_LF_POLICY: 'normalize',
     });
     expect(config.SMTP_HOSTNAME.length).toBeGreaterThan(0);
@@ -23,12 +24,13 @@ describe('loadConfig', () => {
   });
 
   it('reads and coerces the environment; blank values mean default', () => {
-    const config = loadConfig({ SMTP_PORT: '2525', SMTPS_PORT: '0', CAKEMAIL_LIST_ID: '42', LOG_LEVEL: 'debug', SMTP_HOST: '  ' });
+    const config = loadConfig({ SMTP_PORT: '2525', SMTPS_PORT: '0', CAKEMAIL_LIST_ID: '42', LOG_LEVEL: 'debug', SMTP_HOST: '  ', CAKEMAIL_CONNECTIONS: '512' });
     expect(config.SMTP_PORT).toBe(2525);
     expect(config.SMTPS_PORT).toBe(0);
     expect(config.CAKEMAIL_LIST_ID).toBe(42);
     expect(config.LOG_LEVEL).toBe('debug');
     expect(config.SMTP_HOST).toBe('0.0.0.0');
+    expect(config.CAKEMAIL_CONNECTIONS).toBe(512);
   });
 
   it.each([
@@ -39,6 +41,8 @@ describe('loadConfig', () => {
     ['CAKEMAIL_API_URL', 'ftp://x'],
     ['CAKEMAIL_EMAIL_TYPE', 'newsletter'],
     ['MAX_RECIPIENTS', '0'],
+    ['CAKEMAIL_CONNECTIONS', '0'],
+    ['CAKEMAIL_CONNECTIONS', 'many'],
     ['BARE_LF_POLICY', 'ignore'],
     ['SMTP_HOSTNAME', 'bad host\r\nname'],
   ])('names %s when it is invalid (%j)', (name, value) => {

@@ -490,19 +490,16 @@ describe('attachments', () => {
     }
   });
 
-  it('a nodemailer calendar invitation (icalEvent): its text/calendar part and its .ics go as calendar attachments', async () => {
+  it('a nodemailer calendar invitation (icalEvent) goes out once, as one calendar attachment with its name', async () => {
     const ics = 'BEGIN:VCALENDAR\r\nVERSION:2.0\r\nMETHOD:REQUEST\r\nEND:VCALENDAR\r\n';
     const reply = await gw.send({ from: FROM, to: 'a@example.net', subject: 'Meeting', text: 'Join us', icalEvent: { method: 'REQUEST', filename: 'meeting.ics', content: ics } });
     const email = only(gw);
     expect(reply.line).toBe(`250 2.0.0 Ok: queued as ${email.id}`);
     expect(email.body.content.text).toBe('Join us');
-    // nodemailer puts the invitation twice: as the text/calendar alternative (unnamed → invite.ics)
-    // and as the meeting.ics attachment; the API has no inline calendar part, so both are attachments.
+    // nodemailer puts the invitation twice: as the text/calendar alternative (unnamed) and as the
+    // meeting.ics attachment; the API has no inline calendar part, so it goes once, as an attachment.
     const content = Buffer.from(ics).toString('base64');
-    expect(email.body.attachment).toEqual([
-      { filename: 'invite.ics', type: 'calendar', content },
-      { filename: 'meeting.ics', type: 'calendar', content },
-    ]);
+    expect(email.body.attachment).toEqual([{ filename: 'meeting.ics', type: 'calendar', content }]);
   });
 
   const ALLOWED = 'allowed types: csv, doc, docx, ics, jpeg, pdf, png, xls, xlsx';

@@ -32,7 +32,7 @@ export interface CakemailClientOptions {
   readonly retry?: RetryPolicy;
   /** Use this dispatcher instead of the client's own Pool (tests); it is not closed by close(). */
   readonly dispatcher?: Dispatcher;
-  /** Keep-alive connections in the client's own Pool. Default 64. */
+  /** Keep-alive connections in the client's own Pool (CAKEMAIL_CONNECTIONS). Default 256. */
   readonly connections?: number;
   /** For tests. */
   readonly random?: () => number;
@@ -142,7 +142,7 @@ export class CakemailClient {
       this.#ownsDispatcher = false;
     } else {
       this.#dispatcher = new Pool(this.#origin, {
-        connections: options.connections ?? 64,
+        connections: options.connections ?? 256,
         keepAliveTimeout: 30_000,
         keepAliveMaxTimeout: 120_000,
       });

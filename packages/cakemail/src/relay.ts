@@ -42,6 +42,8 @@ export interface RelayConfig {
   readonly listId?: number;
   /** Parallel `POST /v2/emails` per message. Default 8. */
   readonly concurrency?: number;
+  /** CAKEMAIL_CONNECTIONS: keep-alive connections of the client's Pool. Default 256. */
+  readonly connections?: number;
 }
 
 export const relayConfigSchema = z.object({
@@ -51,6 +53,7 @@ export const relayConfigSchema = z.object({
   emailType: z.enum(['transactional', 'marketing']).default('transactional'),
   listId: z.number().int().positive().optional(),
   concurrency: z.number().int().min(1).max(64).optional(),
+  connections: z.number().int().min(1).max(10_000).optional(),
 });
 
 export interface RelayDeps {
@@ -79,6 +82,7 @@ export function createRelayBackend(config: RelayConfig, deps: RelayDeps): RelayB
     new CakemailClient({
       apiUrl: cfg.apiUrl,
       timeoutMs: cfg.timeoutMs,
+      connections: cfg.connections ?? DEFAULT_CONNECTIONS,
       ...(deps.dispatcher === undefined ? {} : { dispatcher: deps.dispatcher }),
     });
   const shared: Shared = {
@@ -107,6 +111,9 @@ interface Shared {
   readonly lists: ListResolver;
   readonly logger: Logger;
 }
+
+/** Keep-alive connections to the API per replica (CAKEMAIL_CONNECTIONS). */
+export const DEFAULT_CONNECTIONS = 256;
 
 /** MAIL FROM looks for the sender in at most this many of the login's accounts. */
 const MAX_ACCOUNTS_CHECKED = 20;

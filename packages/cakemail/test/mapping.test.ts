@@ -327,6 +327,66 @@ describe('attachments', () => {
     expect(b.content.text).toBe('see attached');
   });
 
+  describe('calendar invitations', () => {
+    const ics = 'BEGIN:VCALENDAR\r\nVERSION:2.0\r\nMETHOD:REQUEST\r\nEND:VCALENDAR\r\n';
+    /** The shape nodemailer gives an `icalEvent`: a text/calendar alternative, then the .ics attachment. */
+    function invitation(alternative: string, attachment: string, name = 'meeting.ics'): string {
+      return crlf([
+        'From: a@example.com',
+        'Subject: Meeting',
+        'MIME-Version: 1.0',
+        'Content-Type: multipart/mixed; boundary="M"',
+        '',
+        '--M',
+        'Content-Type: multipart/alternative; boundary="A"',
+        '',
+        '--A',
+        'Content-Type: text/plain; charset=utf-8',
+        '',
+        'Join us',
+        '--A',
+        'Content-Type: text/calendar; charset=utf-8; method=REQUEST',
+        'Content-Transfer-Encoding: 7bit',
+        '',
+        alternative.replace(/\r\n$/, ''),
+        '--A--',
+        '',
+        '--M',
+        `Content-Type: application/ics; name=${name}`,
+        `Content-Disposition: attachment; filename=${name}`,
+        'Content-Transfer-Encoding: base64',
+        '',
+        Buffer.from(attachment.replace(/\r\n$/, '')).toString('base64'),
+        '--M--',
+        '',
+      ]);
+    }
+
+    it('an icalEvent is sent once, under the attachment\'s name', async () => {
+      const b = body(await parse(invitation(ics, ics)));
+      expect(b.attachment).toEqual([{ filename: 'meeting.ics', type: 'calendar', content: Buffer.from(ics.replace(/\r\n$/, '')).toString('base64') }]);
+      expect(b.content.text).toBe('Join us');
+    });
+
+    it('two different calendars are both sent', async () => {
+      const other = ics.replace('REQUEST', 'CANCEL');
+      const b = body(await parse(invitation(ics, other)));
+      expect(b.attachment?.map((a) => a.filename)).toEqual(['invite.ics', 'meeting.ics']);
+    });
+
+    it('identical attachments of other types are all sent, as before', async () => {
+      const pdf = crlf([
+        'Subject: s',
+        'Content-Type: multipart/mixed; boundary="B"',
+        '',
+        ...['a.pdf', 'b.pdf'].flatMap((name) => ['--B', 'Content-Type: application/pdf', 'Content-Transfer-Encoding: base64', `Content-Disposition: attachment; filename="${name}"`, '', payload.toString('base64')]),
+        '--B--',
+        '',
+      ]);
+      expect(body(await parse(pdf)).attachment?.map((a) => a.filename)).toEqual(['a.pdf', 'b.pdf']);
+    });
+  });
+
   it('encodes a large attachment once, byte-exact, whatever the chunking', async () => {
     const big = Buffer.alloc(300_001);
     for (let i = 0; i < big.length; i++) big[i] = (i * 7919) % 256;
