@@ -13,7 +13,7 @@ import { writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { testCertificates } from '@cakemail-smtp/testkit';
+import { loopbackGatewayEnv, testCertificates } from '@cakemail-smtp/testkit';
 import { killAll, liveChildren, onChildCrash, pinSelf, pinning, startChild, type Child } from './children.js';
 import { cpuMicros, openFileLimit, systemBusyMicros } from './procstat.js';
 import { s1Reused, s2PerConnection, s3Large, s4Idle, s5Latency, type Errors, type Server } from './scenarios.js';
@@ -94,14 +94,7 @@ async function main(): Promise<void> {
       nodeArgs: args.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=gateway-${scenario}.cpuprofile`] : [],
       env: {
         ...baseEnv,
-        SMTP_HOST: '127.0.0.1',
-        SMTP_PORT: '0',
-        SMTPS_PORT: '0',
-        SMTP_HOSTNAME: 'localhost',
-        OPS_HOST: '127.0.0.1',
-        OPS_PORT: '0',
-        TLS_CERT_PATH: certs.certPath,
-        TLS_KEY_PATH: certs.keyPath,
+        ...loopbackGatewayEnv(certs),
         LOG_LEVEL: args['log-level'] ?? 'info',
         LOG_FORMAT: 'json',
         CAKEMAIL_API_URL: fake.url ?? '',

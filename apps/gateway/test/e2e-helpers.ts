@@ -14,6 +14,7 @@ import {
   createMailer,
   DEFAULT_SENDER,
   DEFAULT_USER,
+  loopbackGatewayEnv,
   SmtpTestClient,
   testCertificates,
   type ClientOptions,
@@ -95,14 +96,7 @@ export async function startGateway(opts: StartOptions = {}): Promise<RunningGate
   const logger = createLogger({ level: 'debug', format: 'json', destination });
 
   const config = loadConfig({
-    SMTP_HOST: '127.0.0.1',
-    SMTP_PORT: '0',
-    SMTPS_PORT: '0',
-    SMTP_HOSTNAME: 'localhost',
-    OPS_HOST: '127.0.0.1',
-    OPS_PORT: '0',
-    TLS_CERT_PATH: certs.certPath,
-    TLS_KEY_PATH: certs.keyPath,
+    ...loopbackGatewayEnv(certs),
     TLS_RELOAD_INTERVAL_MS: '0',
     SHUTDOWN_TIMEOUT_MS: '2000',
     CAKEMAIL_API_URL: fake.url,

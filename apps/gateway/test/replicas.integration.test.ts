@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { pino } from 'pino';
-import { createFakeCakemail, DEFAULT_USER, startTls, testCertificates, testRedis, type TestRedis } from '@cakemail-smtp/testkit';
+import { createFakeCakemail, DEFAULT_USER, loopbackGatewayEnv, startTls, testCertificates, testRedis, type TestRedis } from '@cakemail-smtp/testkit';
 import { loadConfig } from '../src/config.js';
 import { createGateway, type Gateway } from '../src/gateway.js';
 
@@ -20,13 +20,7 @@ beforeAll(async () => {
   const certs = await testCertificates();
   for (let i = 0; i < 2; i++) {
     const config = loadConfig({
-      SMTP_HOST: '127.0.0.1',
-      SMTP_PORT: '0',
-      SMTPS_PORT: '0',
-      OPS_HOST: '127.0.0.1',
-      OPS_PORT: '0',
-      TLS_CERT_PATH: certs.certPath,
-      TLS_KEY_PATH: certs.keyPath,
+      ...loopbackGatewayEnv(certs),
       CAKEMAIL_API_URL: api,
       REDIS_URL: redis.url,
       MAX_AUTH_FAILURES: '100',

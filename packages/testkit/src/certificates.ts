@@ -39,3 +39,20 @@ export function testCertificates(): Promise<TestCertificates> {
 export function freshCertificates(hostname = 'localhost'): Promise<TestCertificates> {
   return make(hostname);
 }
+
+/**
+ * The gateway's environment for a test or bench run on loopback: every
+ * listener on 127.0.0.1 and port 0, the run's certificate.
+ */
+export function loopbackGatewayEnv(certs: TestCertificates): Record<string, string> {
+  return {
+    SMTP_HOST: '127.0.0.1',
+    SMTP_PORT: '0',
+    SMTPS_PORT: '0',
+    SMTP_HOSTNAME: 'localhost',
+    OPS_HOST: '127.0.0.1',
+    OPS_PORT: '0',
+    TLS_CERT_PATH: certs.certPath,
+    TLS_KEY_PATH: certs.keyPath,
+  };
+}

@@ -1,6 +1,6 @@
 export { SmtpTestClient, greeted, ehlo, startTls, authenticated } from './smtp-client.js';
 export type { Reply, ClientOptions } from './smtp-client.js';
-export { testCertificates, freshCertificates } from './certificates.js';
+export { testCertificates, freshCertificates, loopbackGatewayEnv } from './certificates.js';
 export type { TestCertificates } from './certificates.js';
 export { createMailer } from './mailer.js';
 export type { MailerOptions } from './mailer.js';
