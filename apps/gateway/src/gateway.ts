@@ -13,7 +13,7 @@ import {
   type Backend,
   type SmtpServer,
 } from '@cakemail-smtp/smtp-core';
-import { createRelayBackend, type RelayBackend } from '@cakemail-smtp/cakemail';
+import { RedisAcceptedStore, createRelayBackend, type RelayBackend } from '@cakemail-smtp/cakemail';
 import type { Config } from './config.js';
 import type { Logger } from './logger.js';
 import { createMetrics, type GatewayMetrics } from './metrics.js';
@@ -46,6 +46,7 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
   let relay: RelayBackend | undefined;
   let ops: OpsServer | undefined;
   let authLimiter: AuthLimiter | undefined;
+  let accepted: RedisAcceptedStore | undefined;
   let state: 'starting' | 'ready' | 'stopping' = 'starting';
 
   return {
@@ -63,6 +64,18 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
       metrics.certificateExpiry(() => current.current().notAfter);
       logger.info({ subject: current.current().subject, notAfter: current.current().notAfter.toISOString() }, 'TLS certificate loaded');
 
+      // Redis (REDIS_URL) is optional and shared by every replica: the lockout
+      // counters and the accepted-recipient store. Its URL may hold a password:
+      // never logged. At most one warning every 30 s while it is away.
+      let lastStoreWarning = 0;
+      const storeWarning = (store: string, err: unknown): void => {
+        if (Date.now() - lastStoreWarning < 30_000) return;
+        lastStoreWarning = Date.now();
+        logger.warn({ store, err: err instanceof Error ? err.message : String(err) }, 'Redis unavailable');
+      };
+      if (config.REDIS_URL && !deps.backend) {
+        accepted = await RedisAcceptedStore.connect({ url: config.REDIS_URL, onError: (err) => storeWarning('accepted', err) });
+      }
       const backend =
         deps.backend ??
         (relay = createRelayBackend(
@@ -74,26 +87,19 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
             emailType: config.CAKEMAIL_EMAIL_TYPE,
             ...(config.CAKEMAIL_LIST_ID === undefined ? {} : { listId: config.CAKEMAIL_LIST_ID }),
           },
-          { logger },
+          { logger, ...(accepted ? { store: accepted } : {}) },
         ));
 
-      let lastStoreWarning = 0;
       const lockout = {
         pairLimit: config.AUTH_LOCKOUT_USER_IP,
         ipLimit: config.AUTH_LOCKOUT_IP,
         windowMs: config.AUTH_LOCKOUT_WINDOW_MS,
-        // At most one line every 30 s while Redis is away (ioredis retries every few seconds).
-        // The URL may hold a password: never logged.
-        onError: (err: unknown, during: string) => {
-          if (Date.now() - lastStoreWarning < 30_000) return;
-          lastStoreWarning = Date.now();
-          logger.warn({ during, err: err instanceof Error ? err.message : String(err) }, 'auth lockout store unavailable, counting in memory');
-        },
+        onError: (err: unknown) => storeWarning('lockout (counting in memory meanwhile)', err),
       };
       authLimiter = config.REDIS_URL
         ? await createRedisAuthLimiter({ ...lockout, url: config.REDIS_URL })
         : createMemoryAuthLimiter(lockout);
-      logger.info({ store: config.REDIS_URL ? 'redis' : 'memory' }, 'auth lockout counters');
+      logger.info({ store: config.REDIS_URL ? 'redis' : 'memory' }, 'lockout counters and accepted-recipient store');
 
       smtp = createSmtpServer({
         hostname: config.SMTP_HOSTNAME,
@@ -140,6 +146,7 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
       await smtp?.close();
       await relay?.close();
       await authLimiter?.close();
+      await accepted?.close();
       tls?.close();
       await ops?.close();
     },

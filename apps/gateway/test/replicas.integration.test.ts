@@ -1,11 +1,23 @@
 /**
- * Two replicas of the gateway sharing one Redis (REDIS_URL): failed logins on
- * one lock the (username, IP) pair on the other. Real redis-server (the one
- * .ci/run starts, or one of the test's own), real SMTP, the fake Cakemail.
+ * Two replicas of the gateway sharing one Redis (REDIS_URL), as behind a load
+ * balancer: failed logins on one lock the (username, IP) pair on the other, and
+ * a client's retry that lands on the other replica does not send again to the
+ * recipients Cakemail already accepted. Real redis-server (the one .ci/run
+ * starts, or one of the test's own), real SMTP, the fake Cakemail.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { pino } from 'pino';
-import { createFakeCakemail, DEFAULT_USER, loopbackGatewayEnv, startTls, testCertificates, testRedis, type TestRedis } from '@cakemail-smtp/testkit';
+import {
+  authenticated,
+  createFakeCakemail,
+  DEFAULT_SENDER,
+  DEFAULT_USER,
+  loopbackGatewayEnv,
+  startTls,
+  testCertificates,
+  testRedis,
+  type TestRedis,
+} from '@cakemail-smtp/testkit';
 import { loadConfig } from '../src/config.js';
 import { createGateway, type Gateway } from '../src/gateway.js';
 
@@ -50,4 +62,32 @@ it('a pair locked on one replica is locked on the other', async () => {
   // the real customer, same IP, is not locked by failures on another username
   expect((await second.auth(DEFAULT_USER.email, DEFAULT_USER.password)).code).toBe(235);
   second.close();
+});
+
+it("a retry on the other replica skips the recipients Cakemail already accepted", async () => {
+  const certs = await testCertificates();
+  const tls = { ca: certs.ca, servername: 'localhost' };
+  // unique per run, so a shared REDIS_URL's earlier runs do not interfere
+  const message = [
+    `From: ${DEFAULT_SENDER.email}`,
+    'To: a@example.net, b@example.net',
+    'Subject: across replicas',
+    `Message-ID: <replica-retry-${Date.now()}@example.com>`,
+    '',
+    'Hello',
+    '',
+  ].join('\r\n');
+  const send = async (port: number) => {
+    const client = await authenticated({ port, tls, username: DEFAULT_USER.email, password: DEFAULT_USER.password });
+    const reply = await client.sendMail(DEFAULT_SENDER.email, ['a@example.net', 'b@example.net'], message);
+    client.close();
+    return reply;
+  };
+  fake.faults.set('send', { status: 429, retryAfter: 300, times: 1, match: { email: 'b@example.net' } }); // past the deadline: answered at once
+  expect((await send(ports[0] as number)).raw).toBe('451 4.7.1 Cakemail rate limit reached, try again later\r\n');
+  const retry = await send(ports[1] as number);
+  expect(retry.raw).toMatch(/^250 2\.0\.0 Ok: queued as [0-9a-f-]{36} \(\+1 more\)\r\n$/);
+  const sentTo = (email: string) => fake.sent().filter((e) => e.body.email === email && e.body.content.subject === 'across replicas');
+  expect(sentTo('a@example.net')).toHaveLength(1);
+  expect(sentTo('b@example.net')).toHaveLength(1);
 });

@@ -24,6 +24,8 @@ export { attachmentTypeOf, apiFilename, ALLOWED_EXTENSIONS } from './attachments
 export { CONTROL_HEADERS, KEPT_HEADERS, isForwardedHeader } from './headers.js';
 export { MemoryAcceptedStore, acceptedKey, ACCEPTED_TTL_MS } from './accepted-store.js';
 export type { AcceptedStore, MemoryAcceptedStoreOptions } from './accepted-store.js';
+export { RedisAcceptedStore } from './redis-accepted-store.js';
+export type { RedisAcceptedStoreOptions } from './redis-accepted-store.js';
 export { createRelayBackend, relayConfigSchema } from './relay.js';
 export type { RelayBackend, RelayConfig, RelayDeps } from './relay.js';
 export type {
