@@ -44,8 +44,10 @@ export function isForwardedHeader(name: string): boolean {
 
 /** Control characters (CR, LF, NUL, TAB, …) become one space; the result is trimmed. */
 export function stripControl(text: string): string {
+  // C0, DEL, and the Unicode line breaks (NEL, LS, PS) that some parsers (Python's
+  // splitlines(), for one) take for line ends
   // eslint-disable-next-line no-control-regex
-  return text.replace(/[\x00-\x1f\x7f]+/g, ' ').replace(/ {2,}/g, ' ').trim();
+  return text.replace(/[\x00-\x1f\x7f\u0085\u2028\u2029]+/g, ' ').replace(/ {2,}/g, ' ').trim();
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -97,7 +99,7 @@ export function neutralizeEncodedWords(value: string): string {
   return value.replace(ENCODED_WORD, (word, charset: string, enc: string, payload: string) => {
     const { text } = decodeEncodedWord(charset, enc, payload);
     // eslint-disable-next-line no-control-regex
-    if (!/[\x00-\x1f\x7f]/.test(text)) return word;
+    if (!/[\x00-\x1f\x7f\u0085\u2028\u2029]/.test(text)) return word;
     return `=?UTF-8?B?${Buffer.from(stripControl(text), 'utf8').toString('base64')}?=`;
   });
 }

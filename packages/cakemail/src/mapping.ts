@@ -292,11 +292,12 @@ export function parseSimple(raw: Buffer): ParsedMessage | undefined {
   let encoding: string | undefined;
   for (const { key, line } of headerLines) {
     switch (key) {
+      // as mailparser does: an empty value is skipped, the first non-empty one counts
       case 'subject':
-        subject ??= headerValue(line);
+        subject ||= headerValue(line);
         break;
       case 'from':
-        fromValue ??= headerValue(line);
+        fromValue ||= headerValue(line);
         break;
       case 'content-type':
         if (contentType !== undefined) return undefined;
