@@ -9,9 +9,10 @@
  * answered as soon as it is over the limit, and the rest of it, up to its line
  * end, is dropped. Memory stays bounded by the limit.
  *
- * Only command mode is policed: once a `DATA` line is seen the rest of the
- * chunk passes untouched (message lines have no such limit), and data mode is
- * the library's own.
+ * Only command mode is policed. A chunk is cut after a `DATA` line: the part
+ * up to it goes to the parser first, and the rest comes back here once the
+ * parser knows whether DATA was accepted (data mode: the library's own, message
+ * lines have no such limit) or refused (command mode: policed as usual).
  */
 import { SMTPStream } from 'smtp-server/lib/smtp-stream.js';
 
@@ -47,20 +48,28 @@ export class CommandStream extends SMTPStream {
       chunk = chunk.subarray(lf + 1);
       if (!chunk.length) return next();
     }
-    super._write(this.police(chunk), encoding, next);
+    const { policed, rest } = this.police(chunk);
+    if (!rest) return super._write(policed, encoding, next);
+    super._write(policed, encoding, (err) => (err ? next(err) : this._write(rest, encoding, next)));
   }
 
-  /** Replaces over-long lines with the marker; returns the chunk unchanged when there are none. */
-  private police(chunk: Buffer): Buffer {
+  /**
+   * Replaces over-long lines with the marker, up to and including a DATA line;
+   * `rest` is what follows that line, not policed yet.
+   */
+  private police(chunk: Buffer): { policed: Buffer; rest?: Buffer } {
     const pieces: Buffer[] = [];
     let from = 0; // start of the part of chunk not yet copied to pieces
     let lineStart = 0;
+    let end = chunk.length; // where the policed part ends
     let carried = this._remainder.length; // the first line's bytes already buffered by the parser
     for (;;) {
       const lf = chunk.indexOf(LF, lineStart);
-      const end = lf === -1 ? chunk.length : lf - (lf > lineStart && chunk[lf - 1] === CR ? 1 : 0);
-      const length = carried + end - lineStart;
-      const head = carried ? this._remainder.slice(0, 16) : chunk.toString('latin1', lineStart, Math.min(end, lineStart + 16));
+      const lineEnd = lf === -1 ? chunk.length : lf - (lf > lineStart && chunk[lf - 1] === CR ? 1 : 0);
+      const length = carried + lineEnd - lineStart;
+      const head = carried
+        ? (this._remainder.slice(0, 16) + chunk.toString('latin1', 0, Math.min(lineEnd, 16))).slice(0, 16)
+        : chunk.toString('latin1', lineStart, Math.min(lineEnd, lineStart + 16));
       if (length > this.limitFor(head)) {
         pieces.push(chunk.subarray(from, lineStart), MARKER_LINE);
         if (carried) this._remainder = '';
@@ -70,15 +79,16 @@ export class CommandStream extends SMTPStream {
           break;
         }
         from = lf + 1;
-      } else if (lf !== -1 && length === 4 && /^data$/i.test(head)) {
-        break; // the message may follow: not ours to police
+      } else if (lf !== -1 && lf + 1 < chunk.length && /^data(?:\s|$)/i.test(head)) {
+        end = lf + 1; // the message may follow: decided once the parser has seen this line
+        break;
       }
       if (lf === -1) break;
       lineStart = lf + 1;
       carried = 0;
     }
-    if (!pieces.length) return chunk;
-    pieces.push(chunk.subarray(from));
-    return Buffer.concat(pieces);
+    const rest = end < chunk.length ? chunk.subarray(end) : undefined;
+    const policed = pieces.length ? Buffer.concat([...pieces, chunk.subarray(from, end)]) : chunk.subarray(0, end);
+    return rest ? { policed, rest } : { policed };
   }
 }

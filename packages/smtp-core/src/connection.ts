@@ -13,7 +13,9 @@
  * 6. Command lines over 512 octets get `500 5.5.2` and the session reads on
  *    (command-stream.ts); invalid base64 in AUTH gets `501 5.5.2`.
  * 7. Floods are bounded: commands that move no mail (NOOP, RSET, VRFY, HELP,
- *    EHLO, unknown…) are counted between messages; over the limit, `421 4.7.0`.
+ *    EHLO, unknown…) and commands refused with a 5xx (AUTH before TLS, RCPT
+ *    out of sequence…; Postfix's hard error limit) are counted between
+ *    messages; over the limit, `421 4.7.0`.
  * 8. An overall session cap: `421 4.4.2` once it is reached, between commands.
  * 9. The library's own `421`s carry the right enhanced code and our wording.
  * 10. Shutdown drains: idle sessions get `421 4.3.2` at once; a session in the
@@ -24,7 +26,7 @@ import type { TLSSocket } from 'node:tls';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import { AUTH_LINE_LIMIT, COMMAND_LINE_LIMIT, CommandStream, TOO_LONG_MARKER } from './command-stream.js';
-import { Replies, type SmtpError } from './errors.js';
+import { Replies, SmtpError } from './errors.js';
 
 /** A reply text that already starts with an enhanced status code. */
 const ENHANCED = /^[245]\.\d{1,3}\.\d{1,3} /;
@@ -65,6 +67,9 @@ export class GatewayConnection extends SMTPConnection {
   private hideAuth = false;
   private junk = 0;
   private junkEpoch = 0;
+  /** A command is being dispatched by the library: a 5xx it sends now is a refusal. */
+  private inCommand = false;
+  private counted = false;
   private sessionTimer: NodeJS.Timeout | undefined;
 
   private get gatewayOptions(): GatewayServerOptions {
@@ -127,6 +132,11 @@ export class GatewayConnection extends SMTPConnection {
       else if (!ENHANCED.test(data)) data = `4.7.0 ${data.replace(/^Error: /, '')}`;
     }
     if (typeof data === 'string' && ENHANCED.test(data)) context = false;
+    // A refused command moves no mail either (535 has its own, lower, limit).
+    if (this.inCommand && !this.counted && code >= 500 && code !== 535) {
+      this.counted = true;
+      this.junk++;
+    }
     super.send(code, data, context);
   }
 
@@ -135,7 +145,8 @@ export class GatewayConnection extends SMTPConnection {
       this._nextHandler || /^AUTH(?:\s|$)/i.test(head) ? AUTH_LINE_LIMIT : COMMAND_LINE_LIMIT,
     );
     parser.oncommand = (command: Buffer, callback?: () => void) => this._onCommand(command, callback);
-    parser.on('error', () => this.reply(Replies.S500_LINE_TOO_LONG.withText('Line too long, closing connection')));
+    // The library's own last-resort limit: the parser stops reading, so the connection must go.
+    parser.on('error', () => this.reply(new SmtpError(421, '4.7.0', 'Line too long, closing connection')));
     return parser;
   }
 
@@ -149,29 +160,40 @@ export class GatewayConnection extends SMTPConnection {
   override _onCommand(command: Buffer, callback?: () => void): void {
     // Before the greeting, during a TLS upgrade or a shutdown, the library decides.
     if (!this._ready || this._upgrading || this._server._closeTimeout) return super._onCommand(command, callback);
+    if (this.junkEpoch !== this._transactionCounter) {
+      this.junkEpoch = this._transactionCounter;
+      this.junk = 0;
+    }
+    const { maxJunkCommands } = this.gatewayOptions;
+    // Refusals already spent the budget.
+    if (this.junk > maxJunkCommands) return this.answer(Replies.S421_TOO_MANY_COMMANDS, callback, 'command_flood');
     if (command.equals(TOO_LONG_MARKER)) {
       this._nextHandler = false; // an over-long SASL line ends the exchange
-      return this.countJunk(callback) ? undefined : this.answer(Replies.S500_LINE_TOO_LONG, callback, 'line_length');
+      return this.junkOver(callback) ? undefined : this.answer(Replies.S500_LINE_TOO_LONG, callback, 'line_length');
     }
     if (this._nextHandler) {
       const line = command.toString('latin1').trim();
       if (line !== '*' && !BASE64.test(line)) {
         this._nextHandler = false;
+        this.junk++;
         return this.answer(Replies.S501_AUTH_SYNTAX, callback, 'auth_base64');
       }
       return super._onCommand(command, callback);
     }
     const name = (command.toString('latin1').split(' ')[0] ?? '').toUpperCase();
-    if ((JUNK.has(name) || !this._isSupported(name)) && this.countJunk(callback)) return;
-    super._onCommand(command, callback);
+    const junk = JUNK.has(name) || !this._isSupported(name);
+    if (junk && this.junkOver(callback)) return;
+    this.inCommand = true;
+    this.counted = junk;
+    try {
+      super._onCommand(command, callback);
+    } finally {
+      this.inCommand = false;
+    }
   }
 
   /** Counts a command that moves no mail; true when it was over the limit (and answered 421). */
-  private countJunk(callback: (() => void) | undefined): boolean {
-    if (this.junkEpoch !== this._transactionCounter) {
-      this.junkEpoch = this._transactionCounter;
-      this.junk = 0;
-    }
+  private junkOver(callback: (() => void) | undefined): boolean {
     if (++this.junk <= this.gatewayOptions.maxJunkCommands) return false;
     this.answer(Replies.S421_TOO_MANY_COMMANDS, callback, 'command_flood');
     return true;

@@ -198,7 +198,9 @@ export function createSmtpServer(options: SmtpServerOptions): SmtpServer {
         const username = auth.username ?? '';
         const refuse = (err: unknown): void => {
           // The last failure allowed on this connection closes it (421 closes in the library).
-          const closing = isSmtpError(err) && err.code === 535 && ++state.authFailures >= limits.maxAuthFailures;
+          // A refusal while locked out counts too: a client must not hammer a lock on one connection.
+          const failed = isSmtpError(err) && (err.code === 535 || err === Replies.S454_AUTH_LOCKED);
+          const closing = failed && ++state.authFailures >= limits.maxAuthFailures;
           if (closing) limit('auth_failures_connection');
           count('auth', isSmtpError(err) && !err.temporary ? 'failure' : 'error');
           state.log.info({ mechanism, reply: isSmtpError(err) ? err.code : 451, failures: state.authFailures }, 'authentication refused');

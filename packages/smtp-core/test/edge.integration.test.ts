@@ -257,6 +257,12 @@ describe('brute force', () => {
     expect((await other.auth(USER, PASSWORD)).code).toBe(235);
     other.close();
     expect(t.rec.counts.get('limit:auth_lockout_user')).toBe(1);
+    // hammering the lock on one connection is bounded like failures are
+    const hammer = await startTls(t.client);
+    expect((await hammer.auth(USER, PASSWORD)).code).toBe(454);
+    expect((await hammer.auth(USER, PASSWORD)).code).toBe(454);
+    expect((await hammer.auth(USER, PASSWORD)).raw).toBe('421 4.7.0 Too many failed authentication attempts, closing connection\r\n');
+    await hammer.closed();
   });
 
   it('9 failures do not lock; success forgets them', async () => {
