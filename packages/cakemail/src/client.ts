@@ -112,6 +112,22 @@ interface RequestSpec {
   readonly encoded?: EncodedBody;
   /** /token: 401 and 403 mean bad credentials. */
   readonly tokenCall?: boolean;
+  /**
+   * false for `POST /v2/emails`: sending twice queues two emails. Such a call
+   * waits for its answer up to the deadline (no per-call timeout), and is retried
+   * only when Cakemail certainly did not process it.
+   */
+  readonly idempotent?: boolean;
+}
+
+/** Connection errors that happen before a request reaches Cakemail. */
+const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
+
+/** Cakemail refused the request without processing it (rate limit, unavailable), or never got it. */
+function certainlyNotProcessed(err: CakemailError): boolean {
+  if (err.status === 429 || err.status === 503) return true;
+  const code = (err.cause as { code?: unknown } | undefined)?.code;
+  return err.reason === 'network' && typeof code === 'string' && NOT_SENT_CODES.has(code);
 }
 
 const SENDERS_PER_PAGE = 100;
@@ -209,8 +225,8 @@ export class CakemailClient {
    */
   async sendEmail(token: string, accountId: number, body: EmailBody | EncodedBody, opts: CallOptions): Promise<SendResult> {
     const spec: RequestSpec = isEncoded(body)
-      ? { method: 'POST', path: '/v2/emails', token, query: { account_id: accountId }, encoded: body }
-      : { method: 'POST', path: '/v2/emails', token, query: { account_id: accountId }, json: body };
+      ? { method: 'POST', path: '/v2/emails', token, query: { account_id: accountId }, encoded: body, idempotent: false }
+      : { method: 'POST', path: '/v2/emails', token, query: { account_id: accountId }, json: body, idempotent: false };
     const answer = await this.#call(spec, opts);
     const parsed = validate(sendSchema, answer, 'POST /v2/emails');
     return { id: parsed.data.id, status: parsed.data.status };
@@ -227,11 +243,15 @@ export class CakemailClient {
     for (let attempt = 1; ; attempt++) {
       const remaining = opts.deadline - Date.now();
       if (remaining <= 0) throw deadlineError(name, last);
+      const once = spec.idempotent === false;
       try {
-        return await this.#attempt(spec, name, Math.min(this.#timeoutMs, remaining));
+        return await this.#attempt(spec, name, once ? remaining : Math.min(this.#timeoutMs, remaining));
       } catch (err) {
         // A 2xx we cannot read may have done its work: temporary, but not sent again.
         if (!(err instanceof CakemailError) || err.kind !== 'temporary' || err.reason === 'invalid_response') throw err;
+        // A send that may have been processed (a timeout, a reset, a 500) is not repeated here:
+        // the client gets a 4xx and its retry decides, so one retry sends at most once more.
+        if (once && !certainlyNotProcessed(err)) throw err;
         last = err;
       }
       if (attempt >= this.#maxAttempts) throw last;

@@ -85,11 +85,29 @@ describe('POST /token', () => {
 });
 
 describe('retries', () => {
-  it('retries 5xx and connection resets, then succeeds', async () => {
-    const { stub, client } = await setup((_r, n) => (n === 0 ? { status: 503, json: {} } : n === 1 ? { status: 0, reset: true } : queued('ok')));
-    const r = await client.sendEmail('tok', 1, { sender: { id: 's' }, email: 'a@b.c', list_id: 1, content: { type: 'transactional', subject: 's', encoding: 'utf-8' } }, soon());
-    expect(r).toEqual({ id: 'ok', status: 'queued' });
+  it('retries the idempotent calls on 5xx and connection resets, then succeeds', async () => {
+    const { stub, client } = await setup((_r, n) => (n === 0 ? { status: 500, json: {} } : n === 1 ? { status: 0, reset: true } : { status: 200, json: { pagination: { page: 1, per_page: 100 }, data: [] } }));
+    expect(await client.listSenders('tok', 1, soon())).toEqual([]);
     expect(stub.calls).toHaveLength(3);
+  });
+
+  const email = { sender: { id: 's' }, email: 'a@b.c', list_id: 1, content: { type: 'transactional' as const, subject: 's', encoding: 'utf-8' as const } };
+
+  it('retries a send only when Cakemail certainly did not process it (503, 429)', async () => {
+    const { stub, client } = await setup((_r, n) => (n === 0 ? { status: 503, json: {} } : n === 1 ? { status: 429, json: {} } : queued('ok')));
+    expect(await client.sendEmail('tok', 1, email, soon())).toEqual({ id: 'ok', status: 'queued' });
+    expect(stub.calls).toHaveLength(3);
+  });
+
+  it.each([
+    ['a 500', { status: 500, json: {} }],
+    ['a 502', { status: 502, json: {} }],
+    ['a connection reset', { status: 0, reset: true }],
+  ] as const)('does not repeat a send after %s, which Cakemail may have processed: temporary error', async (_name, first) => {
+    const { stub, client } = await setup((_r, n) => (n === 0 ? first : queued('twice')));
+    const err = await failure(client.sendEmail('tok', 1, email, soon()));
+    expect(err).toMatchObject({ kind: 'temporary' });
+    expect(stub.calls).toHaveLength(1);
   });
 
   it('gives up after maxAttempts with a temporary error', async () => {
