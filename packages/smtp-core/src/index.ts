@@ -18,3 +18,5 @@ export type { Logger } from './logger.js';
 export type { SmtpEvent, CountHook } from './metrics.js';
 export { createMemoryAuthLimiter, createRedisAuthLimiter, defaultAuthLimits } from './auth-limiter/index.js';
 export type { AuthLimiter, AuthLimiterOptions, AuthLock, RedisAuthLimiterOptions } from './auth-limiter/index.js';
+export { connectRedis } from './redis.js';
+export type { RedisConnectOptions } from './redis.js';

@@ -3,18 +3,14 @@
  * limit, a refused DATA does not switch line policing off, and segment boundaries in DATA.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { SmtpTestClient, authenticated, ehlo, greeted, startTls } from '@cakemail-smtp/testkit';
-import { PASSWORD, USER, startServer, type TestServer } from './helpers.js';
+import { SmtpTestClient, ehlo, greeted, startTls } from '@cakemail-smtp/testkit';
+import { loggedIn, startServer, type TestServer } from './helpers.js';
 
 let t: TestServer | undefined;
 afterEach(async () => {
   await t?.close();
   t = undefined;
 });
-
-async function loggedIn(server: TestServer): Promise<SmtpTestClient> {
-  return authenticated({ ...server.client, username: USER, password: PASSWORD });
-}
 
 /** Sends `command` up to `n` times; answers the replies (stops at a 421 or a closed socket). */
 async function flood(client: SmtpTestClient, command: string, n: number): Promise<number[]> {

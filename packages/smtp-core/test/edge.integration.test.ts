@@ -5,19 +5,15 @@
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Socket } from 'node:net';
-import { SMUGGLING_SEQUENCES, SmtpTestClient, authenticated, ehlo, greeted, startTls } from '@cakemail-smtp/testkit';
+import { SMUGGLING_SEQUENCES, SmtpTestClient, ehlo, greeted, startTls } from '@cakemail-smtp/testkit';
 import { createMemoryAuthLimiter } from '../src/auth-limiter/index.js';
-import { PASSWORD, USER, eventually, startServer, type TestServer } from './helpers.js';
+import { PASSWORD, USER, eventually, loggedIn, startServer, type TestServer } from './helpers.js';
 
 let t: TestServer | undefined;
 afterEach(async () => {
   await t?.close();
   t = undefined;
 });
-
-async function loggedIn(server: TestServer): Promise<SmtpTestClient> {
-  return authenticated({ ...server.client, username: USER, password: PASSWORD });
-}
 
 /** MAIL, RCPT, DATA, then the raw bytes as given (nothing added, no dot-stuffing). */
 async function rawData(client: SmtpTestClient, bytes: string): Promise<void> {

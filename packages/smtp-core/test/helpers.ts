@@ -4,7 +4,7 @@
  */
 import { text } from 'node:stream/consumers';
 import { serverTlsSettings } from '@cakemail-smtp/tls';
-import { testCertificates, type ClientOptions } from '@cakemail-smtp/testkit';
+import { authenticated, testCertificates, type ClientOptions, type SmtpTestClient } from '@cakemail-smtp/testkit';
 import {
   createSmtpServer,
   Replies,
@@ -158,4 +158,9 @@ export async function eventually(check: () => boolean, timeoutMs = 3000): Promis
     if (Date.now() - start > timeoutMs) throw new Error('condition not met in time');
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
+}
+
+/** The ladder's top rung against a test server, with the test login. */
+export async function loggedIn(server: TestServer): Promise<SmtpTestClient> {
+  return authenticated({ ...server.client, username: USER, password: PASSWORD });
 }

@@ -15,7 +15,8 @@
  *   <keyPrefix>:pair:<sha256(username)[0..32]>@<ip>   failures of the pair
  *   <keyPrefix>:ip:<ip>                               failures from the IP
  */
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { connectRedis } from '../redis.js';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
 import {
   createAuthLimiter,
@@ -62,36 +63,12 @@ function redisCounters(settings: LimiterSettings, client: Redis, keyPrefix: stri
 export async function createRedisAuthLimiter(options: RedisAuthLimiterOptions): Promise<AuthLimiter> {
   const settings = limiterSettings(options);
   const keyPrefix = options.keyPrefix ?? defaultRedisKeyPrefix;
-  const connectTimeoutMs = options.connectTimeoutMs ?? 5000;
-  const client = new Redis(options.url, {
-    lazyConnect: true,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-    commandTimeout: options.commandTimeoutMs ?? 1000,
-    connectTimeout: connectTimeoutMs,
+  const client = await connectRedis({
+    url: options.url,
+    ...(options.commandTimeoutMs === undefined ? {} : { commandTimeoutMs: options.commandTimeoutMs }),
+    ...(options.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: options.connectTimeoutMs }),
+    onError: (err) => settings.onError(err, 'redis'),
   });
-  // Without a listener ioredis prints every connection error to the console.
-  let lastError: unknown;
-  client.on('error', (err: unknown) => {
-    lastError = err;
-    settings.onError(err, 'redis');
-  });
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    await Promise.race([
-      client.connect(),
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`not ready within ${connectTimeoutMs} ms`)), connectTimeoutMs);
-      }),
-    ]);
-  } catch (err) {
-    client.disconnect();
-    // ioredis rejects with "Connection is closed."; the error event says why.
-    const why = lastError ?? err;
-    throw new Error(`Redis is not reachable: ${why instanceof Error ? why.message : String(why)}`, { cause: err });
-  } finally {
-    clearTimeout(timer);
-  }
 
   let closed = false;
   return createAuthLimiter(settings, redisCounters(settings, client, keyPrefix), memoryCounters(settings, keyPrefix), async () => {
