@@ -81,7 +81,7 @@ export class GatewayConnection extends SMTPConnection {
     this._setListeners(() => {
       const { maxClients } = this._server.options;
       if (maxClients && this._server.connections.size > maxClients) {
-        this.send(421, `${Replies.S421_TOO_MANY_CONNECTIONS.enhancedCode} ${Replies.S421_TOO_MANY_CONNECTIONS.message}`);
+        this.reply(Replies.S421_TOO_MANY_CONNECTIONS);
         return;
       }
       this.connectionReady();
@@ -112,7 +112,7 @@ export class GatewayConnection extends SMTPConnection {
 
   /** Sends a catalogue reply. */
   reply(r: SmtpError): void {
-    this.send(r.code, `${r.enhancedCode} ${r.message}`);
+    this.send(r.code, r.text);
   }
 
   override send(code: number, data?: string | string[] | null, context?: string | false): void {
@@ -120,15 +120,15 @@ export class GatewayConnection extends SMTPConnection {
     // The library's own limit replies: counted like ours, worded like ours.
     if (code === 452) {
       this.gatewayOptions.hooks.limit('recipients');
-      data = `${Replies.S452_TOO_MANY_RECIPIENTS.enhancedCode} ${Replies.S452_TOO_MANY_RECIPIENTS.message}`;
+      data = Replies.S452_TOO_MANY_RECIPIENTS.text;
     }
     if (code === 552 && typeof data === 'string' && !ENHANCED.test(data)) {
       this.gatewayOptions.hooks.limit('message_size');
-      data = `${Replies.S552_MESSAGE_TOO_BIG.enhancedCode} ${Replies.S552_MESSAGE_TOO_BIG.message}`;
+      data = Replies.S552_MESSAGE_TOO_BIG.text;
     }
     if (code === 421 && typeof data === 'string') {
       const ours = LIBRARY_421.get(data);
-      if (ours) data = `${ours.enhancedCode} ${ours.message}`;
+      if (ours) data = ours.text;
       else if (!ENHANCED.test(data)) data = `4.7.0 ${data.replace(/^Error: /, '')}`;
     }
     if (typeof data === 'string' && ENHANCED.test(data)) context = false;

@@ -32,8 +32,8 @@ const CR = 0x0d;
 export class DataGuard {
   /** The stream the session reads. */
   readonly output: Readable;
-  /** Set once the message broke a rule; the reply the client gets. */
-  violation: SmtpError | undefined;
+  /** Set once the message broke a rule: the reply the client gets, and the limit counter's reason. */
+  violation: { readonly reply: SmtpError; readonly reason: string } | undefined;
   /** Bytes received from the client (after dot-unstuffing). */
   bytes = 0;
   /** Resolves when the client's input has ended (after the final dot) or the connection dropped. */
@@ -67,17 +67,17 @@ export class DataGuard {
     this.source.resume();
   }
 
-  private fail(error: SmtpError): void {
-    this.violation = error;
-    if (!this.detached) this.output.destroy(error);
+  private fail(reply: SmtpError, reason: string): void {
+    this.violation = { reply, reason };
+    if (!this.detached) this.output.destroy(reply);
     this.detached = true;
   }
 
   private onChunk(chunk: Buffer): void {
     this.bytes += chunk.length;
     if (this.violation) return;
-    if (this.bytes > this.options.maxSize) return this.fail(Replies.S552_MESSAGE_TOO_BIG);
-    if (chunk.indexOf(0) !== -1) return this.fail(Replies.S554_NUL_IN_DATA);
+    if (this.bytes > this.options.maxSize) return this.fail(Replies.S552_MESSAGE_TOO_BIG, 'message_size');
+    if (chunk.indexOf(0) !== -1) return this.fail(Replies.S554_NUL_IN_DATA, 'nul_byte');
     const data = this.lineEnds(chunk);
     if (this.violation || this.detached) return;
     if (!this.output.push(data)) this.source.pause();
@@ -93,7 +93,7 @@ export class DataGuard {
     this.lastByte = chunk[chunk.length - 1] ?? this.lastByte;
     if (!bare) return chunk;
     if (this.options.bareLf === 'reject') {
-      this.fail(Replies.S550_BARE_LF);
+      this.fail(Replies.S550_BARE_LF, 'bare_lf');
       return chunk;
     }
     const out = Buffer.allocUnsafe(chunk.length + bare.length);

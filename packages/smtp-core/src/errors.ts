@@ -27,9 +27,14 @@ export class SmtpError extends Error {
     return this.code >= 400 && this.code < 500;
   }
 
+  /** What follows the reply code: `5.7.8 Authentication credentials invalid`. */
+  get text(): string {
+    return `${this.enhancedCode} ${this.message}`;
+  }
+
   /** The reply line without CRLF, e.g. `535 5.7.8 Authentication credentials invalid`. */
   get line(): string {
-    return `${this.code} ${this.enhancedCode} ${this.message}`;
+    return `${this.code} ${this.text}`;
   }
 
   /** A copy of this reply with another text, same codes. */

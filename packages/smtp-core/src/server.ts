@@ -126,7 +126,7 @@ export function createSmtpServer(options: SmtpServerOptions): SmtpServer {
     const smtp = isSmtpError(err) ? err : undefined;
     if (!smtp) log.error({ err, during }, 'unexpected error, answered 451 4.3.0');
     const reply = smtp ?? Replies.S451_INTERNAL;
-    return Object.assign(new Error(`${reply.enhancedCode} ${reply.message}`), { responseCode: reply.code });
+    return Object.assign(new Error(reply.text), { responseCode: reply.code });
   }
 
   function lookup(session: SMTPServerSession): Live | undefined {
@@ -147,7 +147,7 @@ export function createSmtpServer(options: SmtpServerOptions): SmtpServer {
       hideDSN: true,
       hideREQUIRETLS: true,
       authMethods: ['PLAIN', 'LOGIN'],
-      authRequiredMessage: `${Replies.S530_AUTH_REQUIRED.enhancedCode} ${Replies.S530_AUTH_REQUIRED.message}`,
+      authRequiredMessage: Replies.S530_AUTH_REQUIRED.text,
       size: limits.maxMessageSize,
       maxRecipients: limits.maxRecipients,
       socketTimeout: limits.idleTimeoutMs,
@@ -273,10 +273,10 @@ export function createSmtpServer(options: SmtpServerOptions): SmtpServer {
           guard.detach();
           await guard.finished;
           if (guard.violation) {
-            count('limit', guard.violation === Replies.S552_MESSAGE_TOO_BIG ? 'message_size' : guard.violation === Replies.S554_NUL_IN_DATA ? 'nul_byte' : 'bare_lf');
+            limit(guard.violation.reason);
             count('message', 'permanent');
-            state.log.info({ bytes: guard.bytes, reply: guard.violation.code }, 'message refused');
-            return callback(toLibraryError(guard.violation, state.log, 'data'));
+            state.log.info({ bytes: guard.bytes, reply: guard.violation.reply.code }, 'message refused');
+            return callback(toLibraryError(guard.violation.reply, state.log, 'data'));
           }
           if (!outcome.ok) {
             count('message', isSmtpError(outcome.err) && outcome.err.temporary ? 'temporary' : 'permanent');
