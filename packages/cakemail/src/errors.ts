@@ -11,6 +11,8 @@
  * name and the API's own `msg` texts.
  */
 
+import { stripControl } from './headers.js';
+
 export type CakemailErrorKind = 'permanent' | 'temporary' | 'auth';
 
 /** Why the call failed, finer than `kind`. */
@@ -93,7 +95,6 @@ export function extractApiMessage(body: unknown): string {
       } else if (typeof item === 'string') texts.push(item);
     }
   }
-  // eslint-disable-next-line no-control-regex
-  const joined = texts.join('; ').replace(/[\x00-\x1f\x7f]+/g, ' ').trim();
+  const joined = stripControl(texts.join('; '));
   return joined.length > 300 ? `${joined.slice(0, 297)}...` : joined;
 }
