@@ -4,7 +4,7 @@
  * dropped, Bcc, CR/LF injection, charsets and transfer encodings, attachments.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { DEFAULT_ACCOUNT_ID, DEFAULT_SENDER, type SentEmail } from '@cakemail-smtp/testkit';
+import { DEFAULT_ACCOUNT_ID, DEFAULT_SENDER, SAMPLE_EXECUTABLE, SAMPLE_FILES, type SampleType, type SentEmail } from '@cakemail-smtp/testkit';
 import { lineOf, sentTo, useGateway, startGateway, textMessage, type RunningGateway } from './e2e-helpers.js';
 
 const FROM = DEFAULT_SENDER.email;
@@ -459,22 +459,24 @@ describe('attachments', () => {
     { filename: 'meeting', contentType: 'text/calendar', type: 'calendar', api: 'meeting.ics' },
     { filename: 'Rapport final (v2) é.pdf', contentType: 'application/pdf', type: 'pdf', api: 'Rapport_final_v2_e.pdf' },
   ])('$filename ($contentType) → type $type, filename $api', async ({ filename, contentType, type, api }) => {
-    const reply = await gw.send({ from: FROM, to: 'a@example.net', subject: 'att', text: 'see attached', attachments: [{ filename, contentType, content: bytes }] });
+    const content = SAMPLE_FILES[type as SampleType];
+    const reply = await gw.send({ from: FROM, to: 'a@example.net', subject: 'att', text: 'see attached', attachments: [{ filename, contentType, content }] });
     const email = only(gw);
     expect(reply.line).toBe(`250 2.0.0 Ok: queued as ${email.id}`);
-    expect(email.body.attachment).toEqual([{ filename: api, type, content: bytes.toString('base64') }]);
+    expect(email.body.attachment).toEqual([{ filename: api, type, content: content.toString('base64') }]);
     expect(email.body.content.text).toBe('see attached');
   });
 
   it('several attachments in one message, each typed, the same for every recipient', async () => {
-    const big = Buffer.alloc(100_003, 7);
+    const pdf = SAMPLE_FILES.pdf;
+    const big = Buffer.concat([SAMPLE_FILES.png, Buffer.alloc(100_003, 7)]);
     const reply = await gw.send({
       from: FROM,
       to: ['a@example.net', 'b@example.net'],
       subject: 'many',
       html: '<p>x</p>',
       attachments: [
-        { filename: 'a.pdf', content: bytes },
+        { filename: 'a.pdf', content: pdf },
         { filename: 'b.png', content: big },
         { filename: 'c.ics', content: 'BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n', contentType: 'text/calendar; method=REQUEST' },
       ],
@@ -483,7 +485,7 @@ describe('attachments', () => {
     expect(reply.line).toBe(`250 2.0.0 Ok: queued as ${sentTo(gw.fake, 'a@example.net')[0]?.id} (+1 more)`);
     for (const email of sent) {
       expect(email.body.attachment).toEqual([
-        { filename: 'a.pdf', type: 'pdf', content: bytes.toString('base64') },
+        { filename: 'a.pdf', type: 'pdf', content: pdf.toString('base64') },
         { filename: 'b.png', type: 'png', content: big.toString('base64') },
         { filename: 'c.ics', type: 'calendar', content: Buffer.from('BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n').toString('base64') },
       ]);
@@ -528,7 +530,7 @@ describe('attachments', () => {
       subject: 'bad',
       text: 'x',
       attachments: [
-        { filename: 'fine.pdf', content: bytes },
+        { filename: 'fine.pdf', content: SAMPLE_FILES.pdf },
         { filename, contentType, content: bytes },
       ],
     });
