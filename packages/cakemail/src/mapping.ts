@@ -495,6 +495,16 @@ export interface MessageOptions {
 }
 
 const TAG = /^[a-zA-Z0-9_-]{1,255}$/;
+/** The control headers that select one thing (all but `x-tags`, whose values are merged). */
+const SINGLE_CONTROL_HEADERS = [
+  'x-sender-id',
+  'x-account-id',
+  'x-list-id',
+  'x-email-api-type',
+  'x-track-opens',
+  'x-track-clicks-html',
+  'x-track-clicks-text',
+] as const;
 
 /**
  * Reads `x-sender-id`, `x-account-id`, `x-list-id`, `x-email-api-type`, `x-tags` and
@@ -504,10 +514,9 @@ const TAG = /^[a-zA-Z0-9_-]{1,255}$/;
  * many times: its tags are merged.
  */
 export function readControlHeaders(control: ReadonlyMap<string, readonly string[]>, defaultType: EmailType): MessageOptions {
-  for (const [name, values] of control) {
-    if (name !== 'x-tags' && values.length > 1) {
-      throw reply('S554_AMBIGUOUS_HEADER', `The ${name} header appears ${values.length} times; it must appear once`);
-    }
+  for (const name of SINGLE_CONTROL_HEADERS) {
+    const count = control.get(name)?.length ?? 0;
+    if (count > 1) throw reply('S554_AMBIGUOUS_HEADER', `The ${name} header appears ${count} times; it must appear once`);
   }
   const one = (name: string): string | undefined => {
     const v = control.get(name)?.[0];

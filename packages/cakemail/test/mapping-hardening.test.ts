@@ -160,6 +160,11 @@ describe('control headers: an ambiguous one is refused, never guessed (defect 7)
     }
   });
 
+  it('headers the gateway drops (X-Received) may repeat', async () => {
+    const parsed = await parse(crlf(['Subject: s', 'X-Received: by 1', 'X-Received: by 2', 'X-Google-DKIM-Signature: a', 'X-Google-DKIM-Signature: b', '', 'x', '']));
+    expect(readControlHeaders(parsed.control, 'transactional')).toEqual({ type: 'transactional' });
+  });
+
   it('X-Tags may repeat: the tags are merged', async () => {
     const parsed = await parse(crlf(['Subject: s', 'X-Tags: a, b', 'X-Tags: b, c', '', 'x', '']));
     expect(readControlHeaders(parsed.control, 'transactional').tags).toEqual(['a', 'b', 'c']);
