@@ -58,7 +58,9 @@ export function smallMessages(size: number, tag: string): SmallMessages {
 /** One message with a text part and a `bytes`-byte PDF attachment, base64 in 76-character lines. */
 export function largeMessage(bytes: number, to: string): Buffer {
   const boundary = 'bench-boundary-0123456789';
-  const base64 = randomBytes(bytes).toString('base64');
+  const content = randomBytes(bytes);
+  content.write('%PDF-1.7\n', 'latin1'); // the gateway checks an attachment's content against its type
+  const base64 = content.toString('base64');
   const lines: string[] = [];
   for (let i = 0; i < base64.length; i += 76) lines.push(base64.slice(i, i + 76));
   const text =

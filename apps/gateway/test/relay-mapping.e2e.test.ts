@@ -4,7 +4,7 @@
  * dropped, Bcc, CR/LF injection, charsets and transfer encodings, attachments.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { DEFAULT_ACCOUNT_ID, DEFAULT_SENDER, type SentEmail } from '@cakemail-smtp/testkit';
+import { DEFAULT_ACCOUNT_ID, DEFAULT_SENDER, SAMPLE_EXECUTABLE, SAMPLE_FILES, type SampleType, type SentEmail } from '@cakemail-smtp/testkit';
 import { lineOf, sentTo, useGateway, startGateway, textMessage, type RunningGateway } from './e2e-helpers.js';
 
 const FROM = DEFAULT_SENDER.email;
@@ -459,22 +459,24 @@ describe('attachments', () => {
     { filename: 'meeting', contentType: 'text/calendar', type: 'calendar', api: 'meeting.ics' },
     { filename: 'Rapport final (v2) é.pdf', contentType: 'application/pdf', type: 'pdf', api: 'Rapport_final_v2_e.pdf' },
   ])('$filename ($contentType) → type $type, filename $api', async ({ filename, contentType, type, api }) => {
-    const reply = await gw.send({ from: FROM, to: 'a@example.net', subject: 'att', text: 'see attached', attachments: [{ filename, contentType, content: bytes }] });
+    const content = SAMPLE_FILES[type as SampleType];
+    const reply = await gw.send({ from: FROM, to: 'a@example.net', subject: 'att', text: 'see attached', attachments: [{ filename, contentType, content }] });
     const email = only(gw);
     expect(reply.line).toBe(`250 2.0.0 Ok: queued as ${email.id}`);
-    expect(email.body.attachment).toEqual([{ filename: api, type, content: bytes.toString('base64') }]);
+    expect(email.body.attachment).toEqual([{ filename: api, type, content: content.toString('base64') }]);
     expect(email.body.content.text).toBe('see attached');
   });
 
   it('several attachments in one message, each typed, the same for every recipient', async () => {
-    const big = Buffer.alloc(100_003, 7);
+    const pdf = SAMPLE_FILES.pdf;
+    const big = Buffer.concat([SAMPLE_FILES.png, Buffer.alloc(100_003, 7)]);
     const reply = await gw.send({
       from: FROM,
       to: ['a@example.net', 'b@example.net'],
       subject: 'many',
       html: '<p>x</p>',
       attachments: [
-        { filename: 'a.pdf', content: bytes },
+        { filename: 'a.pdf', content: pdf },
         { filename: 'b.png', content: big },
         { filename: 'c.ics', content: 'BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n', contentType: 'text/calendar; method=REQUEST' },
       ],
@@ -483,7 +485,7 @@ describe('attachments', () => {
     expect(reply.line).toBe(`250 2.0.0 Ok: queued as ${sentTo(gw.fake, 'a@example.net')[0]?.id} (+1 more)`);
     for (const email of sent) {
       expect(email.body.attachment).toEqual([
-        { filename: 'a.pdf', type: 'pdf', content: bytes.toString('base64') },
+        { filename: 'a.pdf', type: 'pdf', content: pdf.toString('base64') },
         { filename: 'b.png', type: 'png', content: big.toString('base64') },
         { filename: 'c.ics', type: 'calendar', content: Buffer.from('BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n').toString('base64') },
       ]);
@@ -528,7 +530,7 @@ describe('attachments', () => {
       subject: 'bad',
       text: 'x',
       attachments: [
-        { filename: 'fine.pdf', content: bytes },
+        { filename: 'fine.pdf', content: SAMPLE_FILES.pdf },
         { filename, contentType, content: bytes },
       ],
     });
@@ -536,4 +538,91 @@ describe('attachments', () => {
     expect(reply.command).toBe('DATA');
     expect(gw.fake.callsTo('send')).toHaveLength(0);
   });
+});
+
+describe('issue 8: hardening of the mapping, through real SMTP', () => {
+  const gw = useGateway({}, { resetFake: true });
+
+  it('control characters in a body are removed (TAB, CR/LF and FF kept): the request stays under twice the message', async () => {
+    const body = `cron: job done\x07\r\n\x1b[32mOK\x1b[0m\tall\x01\x02\x1f fine\fpage 2\r\n${'\x01'.repeat(20_000)}`;
+    const raw = textMessage({ subject: 'cron', body });
+    const reply = await gw.sendRaw(FROM, ['a@example.net'], raw);
+    const email = only(gw);
+    expect(lineOf(reply)).toBe(`250 2.0.0 Ok: queued as ${email.id}`);
+    expect(email.body.content.text).toBe('cron: job done\nOK\tall fine\fpage 2\n');
+    const call = gw.fake.callsTo('send')[0];
+    expect(Buffer.byteLength(JSON.stringify(call?.body))).toBeLessThan(2 * Buffer.byteLength(raw, 'latin1'));
+  });
+
+  it('a message whose content would take more than twice its size once converted → 552 5.3.4, nothing sent', async () => {
+    // windows-1252 0x80 is €: one byte becomes three UTF-8 bytes
+    const raw = [`From: ${FROM}`, 'Subject: euros', 'MIME-Version: 1.0', 'Content-Type: text/plain; charset=windows-1252', 'Content-Transfer-Encoding: 8bit', '', ...Array.from({ length: 2000 }, () => '\x80'.repeat(76)), ''].join('\r\n');
+    const reply = await gw.sendRaw(FROM, ['a@example.net'], raw);
+    expect(lineOf(reply)).toMatch(/^552 5\.3\.4 Message too large once converted for Cakemail: \d+ bytes, more than twice its size; send it in UTF-8$/);
+    expect(gw.fake.callsTo('send')).toHaveLength(0);
+  });
+
+  it.each([
+    { headers: ['X-Account-Id:', `X-Account-Id: ${DEFAULT_ACCOUNT_ID}`], name: 'x-account-id' },
+    { headers: ['X-List-Id: 5', 'X-List-Id: 6'], name: 'x-list-id' },
+    { headers: ['X-Email-Api-Type: marketing', 'X-Email-Api-Type: transactional'], name: 'x-email-api-type' },
+    { headers: ['X-Track-Opens: false', 'X-Track-Opens: true'], name: 'x-track-opens' },
+  ])('$headers → 554 5.6.0 naming the header, nothing sent', async ({ headers, name }) => {
+    const reply = await gw.sendRaw(FROM, ['a@example.net'], textMessage({ subject: 'ambiguous', headers }));
+    expect(lineOf(reply)).toBe(`554 5.6.0 The ${name} header appears 2 times; it must appear once`);
+    expect(gw.fake.callsTo('send')).toHaveLength(0);
+  });
+
+  it('header names that are not RFC 5322 field names are not forwarded; C1 and bidi controls are stripped', async () => {
+    const ew = (s: string): string => `=?UTF-8?B?${Buffer.from(s, 'utf8').toString('base64')}?=`;
+    const raw = textMessage({
+      from: `${ew('Bank\u202e Support\u0081')} <${FROM}>`,
+      subject: ew('Invoice\u202e fdp.exe'),
+      headers: ['X-Has Space: 1', 'X-Caf\xe9: 2', `X-Note: ${utf8Bytes('left\u2067right\u0090')}`, 'X-Good: 3'],
+    });
+    const reply = await gw.sendRaw(FROM, ['a@example.net'], raw);
+    const email = only(gw);
+    expect(lineOf(reply)).toBe(`250 2.0.0 Ok: queued as ${email.id}`);
+    expect(email.body.content.subject).toBe('Invoice fdp.exe');
+    expect(email.body.sender.name).toBe('Bank Support');
+    expect(email.body.additional_headers).toEqual([
+      { name: 'X-Note', value: 'leftright' },
+      { name: 'X-Good', value: '3' },
+    ]);
+  });
+
+  it('10,000 forwarded headers → 552 5.3.4, nothing sent', async () => {
+    const headers = Array.from({ length: 10_000 }, (_, i) => `X-Spam-${i}: 1`);
+    const reply = await gw.sendRaw(FROM, ['a@example.net'], textMessage({ subject: 'many headers', headers }));
+    expect(lineOf(reply)).toBe('552 5.3.4 Too many headers to forward: more than 256');
+    expect(gw.fake.callsTo('send')).toHaveLength(0);
+  });
+
+  it('one forwarded header over 102400 bytes → 552 5.3.4 naming it, nothing sent', async () => {
+    const refs = Array.from({ length: 1700 }, (_, i) => `<${String(i).padStart(60, '0')}@x>`).join('\r\n ');
+    const reply = await gw.sendRaw(FROM, ['a@example.net'], textMessage({ subject: 'long thread', headers: [`References: ${refs}`] }));
+    expect(lineOf(reply)).toMatch(/^552 5\.3\.4 Header References is too long to forward: \d+ bytes, at most 102400$/);
+    expect(gw.fake.callsTo('send')).toHaveLength(0);
+  });
+
+  it.each([
+    { filename: 'invoice.pdf', content: SAMPLE_EXECUTABLE, line: '554 5.6.1 Attachment "invoice.pdf" is not a valid pdf file: its content looks like exe' },
+    { filename: 'photo.jpg', content: SAMPLE_FILES.png, line: '554 5.6.1 Attachment "photo.jpg" is not a valid jpeg file: its content looks like png' },
+    { filename: 'report.xlsx', content: SAMPLE_FILES.pdf, line: '554 5.6.1 Attachment "report.xlsx" is not a valid xlsx file: its content looks like pdf' },
+    { filename: 'data.csv', content: SAMPLE_EXECUTABLE, line: '554 5.6.1 Attachment "data.csv" is not a valid csv file: its content looks like exe' },
+  ])('$filename with other content → $line, nothing sent', async ({ filename, content, line }) => {
+    const reply = await gw.send({ from: FROM, to: 'a@example.net', subject: 'att', text: 'x', attachments: [{ filename: 'fine.pdf', content: SAMPLE_FILES.pdf }, { filename, content }] });
+    expect(reply.line).toBe(line);
+    expect(reply.command).toBe('DATA');
+    expect(gw.fake.callsTo('send')).toHaveLength(0);
+  });
+
+  it('990 calendar parts of equal size: accepted, each sent once (the work is counted in mapping-hardening.test.ts)', async () => {
+    const calendar = (i: number): string => `BEGIN:VCALENDAR\r\nUID:${String(i).padStart(6, '0')}\r\n${'X'.repeat(1000)}\r\nEND:VCALENDAR\r\n`;
+    const attachments = Array.from({ length: 990 }, (_, i) => ({ filename: `c${i}.ics`, content: calendar(i), contentType: 'text/calendar' }));
+    const reply = await gw.send({ from: FROM, to: 'a@example.net', subject: 'calendars', text: 'x', attachments });
+    const email = only(gw);
+    expect(reply.line).toBe(`250 2.0.0 Ok: queued as ${email.id}`);
+    expect(email.body.attachment).toHaveLength(990);
+  }, 60_000);
 });

@@ -1,8 +1,11 @@
 /**
- * Attachment rules: MIME type or file extension → the API's attachment type, file names reduced
- * to `[a-zA-Z0-9-_]` plus the type's extension, and a streaming base64 encoder that keeps the
- * encoded content once, as ASCII buffers ready to be written into the request body.
+ * Attachment rules: MIME type or file extension → the API's attachment type, the content's
+ * signature checked against that type (`file-type`), file names reduced to `[a-zA-Z0-9-_]` plus
+ * the type's extension, and a streaming base64 encoder that keeps the encoded content once, as
+ * ASCII buffers ready to be written into the request body.
  */
+import { createHash, type Hash } from 'node:crypto';
+import { fileTypeFromBuffer } from 'file-type';
 import type { AttachmentType } from './types.js';
 
 export const ALLOWED_EXTENSIONS = 'csv, doc, docx, ics, jpeg, pdf, png, xls, xlsx';
@@ -77,16 +80,79 @@ export function apiFilename(filename: string | undefined, type: AttachmentType):
   return `${base}.${EXTENSION_OF[type]}`;
 }
 
+/** How much of an attachment's start its signature check reads. */
+export const SNIFF_BYTES = 64 * 1024;
+
+/**
+ * What `file-type` may find in an attachment of each type. Binary types must carry their own
+ * signature: OOXML (docx, xlsx) is a zip, taken as such when its parts are past the first
+ * `SNIFF_BYTES`; Word and Excel 97-2003 files (doc, xls) are OLE compound files (`cfb`). The text
+ * types (csv, calendar) have no signature of their own (a calendar may show `ics`): they pass
+ * when nothing is found, so that a binary file named `.csv` is still refused.
+ */
+const SIGNATURES: Readonly<Record<AttachmentType, readonly string[]>> = {
+  csv: [],
+  calendar: ['ics'],
+  doc: ['cfb'],
+  xls: ['cfb'],
+  docx: ['docx', 'zip'],
+  xlsx: ['xlsx', 'zip'],
+  jpeg: ['jpg'],
+  pdf: ['pdf'],
+  png: ['png'],
+};
+const TEXT_TYPES: ReadonlySet<AttachmentType> = new Set(['csv', 'calendar']);
+
+/**
+ * Checks the start of an attachment (`head`, up to `SNIFF_BYTES`) against its API type. Answers
+ * undefined when it fits, else what the content looks like: the extension `file-type` found
+ * (`exe`, `zip`, …) or `unknown` when a binary type has no recognizable signature.
+ */
+export async function signatureMismatch(type: AttachmentType, head: Uint8Array): Promise<string | undefined> {
+  let found: string | undefined;
+  try {
+    found = (await fileTypeFromBuffer(head))?.ext;
+  } catch {
+    found = undefined; // a malformed container: no signature recognized
+  }
+  if (found === undefined) return TEXT_TYPES.has(type) ? undefined : 'unknown';
+  return SIGNATURES[type].includes(found) ? undefined : found;
+}
+
 /**
  * Streaming base64: write raw chunks, get ASCII buffers of base64 text. Only the encoded form
- * is kept (1-2 leftover bytes between writes).
+ * is kept (1-2 leftover bytes between writes), plus the first `SNIFF_BYTES` raw bytes for the
+ * signature check and, when asked, a sha256 of the content.
  */
 export class Base64Collector {
   readonly parts: Buffer[] = [];
   length = 0;
   #carry: Buffer = Buffer.alloc(0);
+  readonly #head: Buffer[] = [];
+  #headLength = 0;
+  readonly #hash: Hash | undefined;
+
+  constructor(options: { readonly hash?: boolean } = {}) {
+    this.#hash = options.hash ? createHash('sha256') : undefined;
+  }
+
+  /** The first `SNIFF_BYTES` bytes of the raw content. */
+  get head(): Buffer {
+    return Buffer.concat(this.#head);
+  }
+
+  /** sha256 (hex) of the raw content, when the collector was made with `hash: true`. */
+  digest(): string | undefined {
+    return this.#hash?.digest('hex');
+  }
 
   write(chunk: Buffer): void {
+    if (this.#headLength < SNIFF_BYTES) {
+      const part = Buffer.from(chunk.subarray(0, SNIFF_BYTES - this.#headLength));
+      this.#head.push(part);
+      this.#headLength += part.length;
+    }
+    this.#hash?.update(chunk);
     const buf = this.#carry.length ? Buffer.concat([this.#carry, chunk]) : chunk;
     const whole = buf.length - (buf.length % 3);
     if (whole > 0) this.#push(buf.subarray(0, whole));

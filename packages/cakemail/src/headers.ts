@@ -28,6 +28,18 @@ export const KEPT_HEADERS: ReadonlySet<string> = new Set([
   'list-unsubscribe-post',
 ]);
 
+/**
+ * Bounds on `additional_headers`; past them the message is refused (`552 5.3.4`). Real mail
+ * forwards a few dozen headers (a message that went through Exchange carries up to about 60
+ * X- headers); the longest is References in a long thread, a few KiB. Postfix's
+ * `header_size_limit` (102400 bytes for one header) sets the per-header bound.
+ */
+export const MAX_FORWARDED_HEADERS = 256;
+/** One forwarded header, `Name: value` in UTF-8 bytes. */
+export const MAX_FORWARDED_HEADER_BYTES = 102_400;
+/** All forwarded headers together. */
+export const MAX_FORWARDED_HEADERS_TOTAL_BYTES = 256 * 1024;
+
 /** X- headers that are transport traces, not the sender's: dropped like Received. */
 export const DROPPED_X_HEADERS: ReadonlySet<string> = new Set(['x-received', 'x-google-dkim-signature']);
 
@@ -42,25 +54,54 @@ export function isForwardedHeader(name: string): boolean {
   return name.startsWith('x-') && !CONTROL_HEADERS.has(name) && !DROPPED_X_HEADERS.has(name);
 }
 
-/** Control characters (CR, LF, NUL, TAB, …) become one space; the result is trimmed. */
+/**
+ * C0, DEL, C1 (U+0080-U+009F, NEL among them) and the Unicode line breaks (LS, PS) that some
+ * parsers (Python's splitlines(), for one) take for line ends.
+ */
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\x00-\x1f\x7f-\x9f\u2028\u2029]+/g;
+/**
+ * The bidirectional formatting characters (LRM, RLM, ALM, the embeddings and overrides
+ * U+202A-U+202E, the isolates U+2066-U+2069): invisible, they reorder what a reader sees, as in
+ * a name that shows `moc.example@` for `@example.com`.
+ */
+const BIDI = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+// eslint-disable-next-line no-control-regex
+const HAS_CONTROL = /[\x00-\x1f\x7f-\x9f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
+
+/**
+ * For one-line API fields (subject, sender name, header values, texts from the API): control
+ * characters (C0, DEL, C1, Unicode line breaks) become one space, bidirectional formatting
+ * characters are removed, runs of spaces become one, and the result is trimmed.
+ */
 export function stripControl(text: string): string {
-  // C0, DEL, and the Unicode line breaks (NEL, LS, PS) that some parsers (Python's
-  // splitlines(), for one) take for line ends
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/[\x00-\x1f\x7f\u0085\u2028\u2029]+/g, ' ').replace(/ {2,}/g, ' ').trim();
+  return text.replace(CONTROL, ' ').replace(BIDI, '').replace(/ {2,}/g, ' ').trim();
 }
+
+/** Whether `stripControl` would change more than spaces in `text`. */
+export function hasControl(text: string): boolean {
+  return HAS_CONTROL.test(text);
+}
+
+/**
+ * RFC 5322 field name: printable US-ASCII (33-126) except the colon. A name with a space, a
+ * control character or an 8-bit byte is not a header the gateway can forward.
+ */
+export const FIELD_NAME = /^[!-9;-~]+$/;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
  * A raw header line as mailparser gives it (`Name: value`, folded, bytes as latin1) →
  * `{name, value}` with the value unfolded, UTF-8 decoded when it is valid UTF-8, and without
- * control characters.
+ * control characters; undefined when the name is not an RFC 5322 field name (`FIELD_NAME`).
  */
 export function splitHeaderLine(line: string): EmailHeader | undefined {
   const colon = line.indexOf(':');
   if (colon <= 0) return undefined;
-  const name = stripControl(line.slice(0, colon));
+  // obsolete syntax (RFC 5322 4.5) allows white space before the colon
+  const name = line.slice(0, colon).replace(/[ \t]+$/, '');
+  if (!FIELD_NAME.test(name)) return undefined;
   let value = line.slice(colon + 1).replace(/\r?\n(?=[ \t])/g, '');
   const bytes = Buffer.from(value, 'latin1');
   try {
@@ -98,8 +139,7 @@ export function decodeEncodedWord(charset: string, encoding: string, payload: st
 export function neutralizeEncodedWords(value: string): string {
   return value.replace(ENCODED_WORD, (word, charset: string, enc: string, payload: string) => {
     const { text } = decodeEncodedWord(charset, enc, payload);
-    // eslint-disable-next-line no-control-regex
-    if (!/[\x00-\x1f\x7f\u0085\u2028\u2029]/.test(text)) return word;
+    if (!hasControl(text)) return word;
     return `=?UTF-8?B?${Buffer.from(stripControl(text), 'utf8').toString('base64')}?=`;
   });
 }

@@ -13,9 +13,18 @@ import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { MailParser } from 'mailparser';
 import type { AttachmentStream, MessageText } from 'mailparser';
 import { Replies, reply } from '@cakemail-smtp/smtp-core';
-import { ALLOWED_EXTENSIONS, Base64Collector, apiFilename, attachmentTypeOf } from './attachments.js';
+import { ALLOWED_EXTENSIONS, Base64Collector, EXTENSION_OF, apiFilename, attachmentTypeOf, signatureMismatch } from './attachments.js';
+import { cleanBody } from './body.js';
 import type { EncodedBody } from './client.js';
-import { isForwardedHeader, neutralizeEncodedWords, splitHeaderLine, stripControl } from './headers.js';
+import {
+  MAX_FORWARDED_HEADERS,
+  MAX_FORWARDED_HEADER_BYTES,
+  MAX_FORWARDED_HEADERS_TOTAL_BYTES,
+  isForwardedHeader,
+  neutralizeEncodedWords,
+  splitHeaderLine,
+  stripControl,
+} from './headers.js';
 import type { AttachmentType, EmailBody, EmailHeader, EmailTracking, EmailType } from './types.js';
 
 export const NO_SUBJECT = '(no subject)';
@@ -29,6 +38,8 @@ export interface ParsedAttachment {
 }
 
 export interface ParsedMessage {
+  /** Bytes of the raw message as the client sent it (after dot-unstuffing). */
+  readonly size: number;
   /** sha256 (hex) of the message without its trace headers, see `FingerprintStream`. */
   readonly fingerprint: string;
   /**
@@ -40,9 +51,10 @@ export interface ParsedMessage {
   readonly subject: string;
   /** The first From address and its display name (decoded, without control characters). */
   readonly from: { readonly address: string; readonly name: string } | undefined;
+  /** Decoded, without the control characters JSON would inflate (see `cleanBody`). */
   readonly html: string | undefined;
   readonly text: string | undefined;
-  /** The forwarded headers, in message order. */
+  /** The forwarded headers, in message order, within the bounds of `headers.ts`. */
   readonly headers: readonly EmailHeader[];
   /** The gateway's control headers (lower-case name → unfolded values in order). */
   readonly control: ReadonlyMap<string, readonly string[]>;
@@ -61,8 +73,9 @@ export interface ParseOptions {
 }
 
 /**
- * Parses the raw message. Always consumes the whole stream. Throws
- * `S554_ATTACHMENT_REFUSED` (naming the first refused attachment) or `S554_MESSAGE_INVALID`.
+ * Parses the raw message. Always consumes the whole stream. Throws `S554_ATTACHMENT_REFUSED`
+ * (naming the first refused attachment), `S554_ATTACHMENT_MISMATCH` (an attachment whose
+ * content is not of its type), `S552_HEADERS_TOO_LARGE` or `S554_MESSAGE_INVALID`.
  *
  * A message of at most 256 KiB is read whole first; when it is a simple single-part text/plain
  * or text/html message (see `parseSimple()`), it is parsed synchronously without mailparser.
@@ -126,6 +139,9 @@ async function parseWithMailparser(chunks: readonly Buffer[], rest: Readable | u
   });
   const attachments: ParsedAttachment[] = [];
   const unnamed = new Set<ParsedAttachment>();
+  const calendars = new Map<string, number>();
+  /** Every typed attachment's start, in message order, for the signature check. */
+  const heads: Array<{ readonly name: string; readonly type: AttachmentType; readonly head: Buffer }> = [];
   let refused: string | undefined;
   let content: MessageText | undefined;
 
@@ -137,17 +153,19 @@ async function parseWithMailparser(chunks: readonly Buffer[], rest: Readable | u
     const type = refused === undefined ? attachmentTypeOf(data.contentType, data.filename) : undefined;
     if (type === undefined) {
       // at most 100 characters: the reply naming it must fit one SMTP reply line (512 octets)
-      refused ??= (stripControl(data.filename ?? '') || `(unnamed ${stripControl(data.contentType)})`).slice(0, 100);
+      refused ??= attachmentName(data.filename, data.contentType);
       data.content.on('end', () => data.release?.());
       data.content.resume();
       return;
     }
-    const b64 = new Base64Collector();
+    const b64 = new Base64Collector({ hash: type === 'calendar' });
     data.content.on('data', (chunk: Buffer) => b64.write(chunk));
     data.content.on('end', () => {
       b64.end();
       const named = Boolean(data.filename);
-      addAttachment(attachments, unnamed, { filename: apiFilename(data.filename, type), type, parts: b64.parts, length: b64.length }, named);
+      const filename = apiFilename(data.filename, type);
+      heads.push({ name: attachmentName(data.filename, data.contentType), type, head: b64.head });
+      addAttachment(attachments, unnamed, calendars, { filename, type, parts: b64.parts, length: b64.length }, named, b64.digest());
       data.release?.();
     });
   });
@@ -177,9 +195,17 @@ async function parseWithMailparser(chunks: readonly Buffer[], rest: Readable | u
   if (refused !== undefined) {
     throw reply('S554_ATTACHMENT_REFUSED', `Attachment "${refused}" is not allowed; allowed types: ${ALLOWED_EXTENSIONS}`);
   }
+  for (const { name, type, head } of heads) {
+    const found = await signatureMismatch(type, head);
+    if (found !== undefined) {
+      const content = found === 'unknown' ? 'has no recognizable signature' : `looks like ${found}`;
+      throw reply('S554_ATTACHMENT_MISMATCH', `Attachment "${name}" is not a valid ${EXTENSION_OF[type]} file: its content ${content}`);
+    }
+  }
 
   const first = parser.from?.value[0];
   return finish({
+    size: hasher.bytes,
     headerLines: parser.headerLines || [],
     bodyDigest: hasher.bodyDigest(),
     subject: parser.subject,
@@ -190,7 +216,16 @@ async function parseWithMailparser(chunks: readonly Buffer[], rest: Readable | u
   });
 }
 
+/**
+ * An attachment's name for a reply: its file name, else its type, without control characters and
+ * at most 100 characters, so that the reply naming it fits one SMTP reply line (512 octets).
+ */
+function attachmentName(filename: string | undefined, contentType: string): string {
+  return (stripControl(filename ?? '') || `(unnamed ${stripControl(contentType)})`).slice(0, 100);
+}
+
 interface RawParts {
+  readonly size: number;
   readonly headerLines: ReadonlyArray<{ readonly key: string; readonly line: string }>;
   readonly bodyDigest: string;
   readonly subject: string | undefined;
@@ -200,33 +235,58 @@ interface RawParts {
   readonly attachments: readonly ParsedAttachment[];
 }
 
-/** Headers, control headers, fingerprint and content from what either path parsed. */
+/**
+ * Headers, control headers, fingerprint and content from what either path parsed. Throws
+ * `S552_HEADERS_TOO_LARGE` past the bounds on forwarded headers.
+ */
 function finish(raw: RawParts): ParsedMessage {
   const headers: EmailHeader[] = [];
   const control = new Map<string, string[]>();
   const fp = createHash('sha256');
   let identified = false;
+  let total = 0;
   for (const { key, line } of raw.headerLines) {
     if (!TRACE_HEADERS.has(key)) fp.update(line).update('\n');
     if (key === 'message-id' || key === 'date') identified = true;
     if (key.startsWith('x-') && !isForwardedHeader(key)) {
       const h = splitHeaderLine(line);
-      if (h) control.set(key, [...(control.get(key) ?? []), h.value]);
+      if (h) {
+        const values = control.get(key);
+        if (values) values.push(h.value);
+        else control.set(key, [h.value]);
+      }
       continue;
     }
     if (!isForwardedHeader(key)) continue;
+    // undefined for a name that is not an RFC 5322 field name: such a header is dropped
     const h = splitHeaderLine(line);
-    if (h && h.value) headers.push({ name: h.name, value: neutralizeEncodedWords(h.value) });
+    if (!h || !h.value) continue;
+    const header = { name: h.name, value: neutralizeEncodedWords(h.value) };
+    const bytes = Buffer.byteLength(header.name) + 2 + Buffer.byteLength(header.value);
+    if (bytes > MAX_FORWARDED_HEADER_BYTES) {
+      throw reply(
+        'S552_HEADERS_TOO_LARGE',
+        `Header ${header.name.slice(0, 100)} is too long to forward: ${bytes} bytes, at most ${MAX_FORWARDED_HEADER_BYTES}`,
+      );
+    }
+    total += bytes;
+    if (total > MAX_FORWARDED_HEADERS_TOTAL_BYTES) {
+      throw reply('S552_HEADERS_TOO_LARGE', `Headers too large to forward: more than ${MAX_FORWARDED_HEADERS_TOTAL_BYTES} bytes in all`);
+    }
+    if (headers.push(header) > MAX_FORWARDED_HEADERS) {
+      throw reply('S552_HEADERS_TOO_LARGE', `Too many headers to forward: more than ${MAX_FORWARDED_HEADERS}`);
+    }
   }
   fp.update('\0').update(raw.bodyDigest);
 
   return {
+    size: raw.size,
     fingerprint: fp.digest('hex'),
     identified,
     subject: stripControl(raw.subject ?? '') || NO_SUBJECT,
     from: raw.from,
-    html: nonEmpty(raw.html || undefined),
-    text: nonEmpty(raw.text ? raw.text.replace(/\n$/, '') : undefined),
+    html: nonEmpty(raw.html ? cleanBody(raw.html) : undefined),
+    text: nonEmpty(raw.text ? cleanBody(raw.text.replace(/\n$/, '')) : undefined),
     headers,
     control,
     attachments: raw.attachments,
@@ -333,6 +393,7 @@ export function parseSimple(raw: Buffer): ParsedMessage | undefined {
   const body = raw.subarray(end + 4);
   const content = body.toString('utf8').replace(/\r?\n/g, '\n');
   return finish({
+    size: raw.length,
     headerLines,
     bodyDigest: createHash('sha256').update(body).digest('hex'),
     subject,
@@ -355,28 +416,33 @@ function headerValue(line: string): string {
  * text/calendar alternative (unnamed) and as an attachment (`invite.ics` or the name given),
  * and the invitation must go out once. The one kept takes the attachment's name when the first
  * was unnamed. Other attachments are sent as they come, duplicates included.
+ *
+ * Calendars are compared by the sha256 of their content (`digest`, computed as they streamed),
+ * looked up in `calendars` (digest → index in `list`): each part is hashed once, so the work is
+ * linear in the message, whatever the number of parts.
  */
-function addAttachment(list: ParsedAttachment[], unnamed: Set<ParsedAttachment>, a: ParsedAttachment, named: boolean): void {
-  if (a.type === 'calendar') {
-    const i = list.findIndex((b) => b.type === 'calendar' && sameContent(a, b));
-    const earlier = list[i];
-    if (earlier !== undefined) {
+function addAttachment(
+  list: ParsedAttachment[],
+  unnamed: Set<ParsedAttachment>,
+  calendars: Map<string, number>,
+  a: ParsedAttachment,
+  named: boolean,
+  digest: string | undefined,
+): void {
+  if (a.type === 'calendar' && digest !== undefined) {
+    const i = calendars.get(digest);
+    const earlier = i === undefined ? undefined : list[i];
+    if (i !== undefined && earlier !== undefined) {
       if (named && unnamed.has(earlier)) {
         list[i] = { ...earlier, filename: a.filename };
         unnamed.delete(earlier);
       }
       return;
     }
+    calendars.set(digest, list.length);
   }
   list.push(a);
   if (!named) unnamed.add(a);
-}
-
-function sameContent(a: ParsedAttachment, b: ParsedAttachment): boolean {
-  if (a.type !== b.type || a.length !== b.length) return false;
-  const x = a.parts.length === 1 ? (a.parts[0] as Buffer) : Buffer.concat(a.parts as Buffer[]);
-  const y = b.parts.length === 1 ? (b.parts[0] as Buffer) : Buffer.concat(b.parts as Buffer[]);
-  return x.equals(y);
 }
 
 function nonEmpty(s: string | undefined): string | undefined {
@@ -392,8 +458,11 @@ export class FingerprintStream extends Transform {
   readonly #hash = createHash('sha256');
   #inBody = false;
   #newlines = 1; // the message start counts as a line start: an empty first line ends the header
+  /** Bytes passed through. */
+  bytes = 0;
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.bytes += chunk.length;
     if (this.#inBody) this.#hash.update(chunk);
     else {
       for (let i = 0; i < chunk.length; i++) {
@@ -426,13 +495,29 @@ export interface MessageOptions {
 }
 
 const TAG = /^[a-zA-Z0-9_-]{1,255}$/;
+/** The control headers that select one thing (all but `x-tags`, whose values are merged). */
+const SINGLE_CONTROL_HEADERS = [
+  'x-sender-id',
+  'x-account-id',
+  'x-list-id',
+  'x-email-api-type',
+  'x-track-opens',
+  'x-track-clicks-html',
+  'x-track-clicks-text',
+] as const;
 
 /**
  * Reads `x-sender-id`, `x-account-id`, `x-list-id`, `x-email-api-type`, `x-tags` and
- * `x-track-*`. Throws `S550_BAD_TAG`, `S550_ACCOUNT_NOT_ALLOWED` (not a number) or
- * `S550_BAD_CONTROL_HEADER`.
+ * `x-track-*`. Throws `S554_AMBIGUOUS_HEADER` (one of them but `x-tags` present more than once,
+ * empty ones included: the gateway never guesses which one was meant), `S550_BAD_TAG`,
+ * `S550_ACCOUNT_NOT_ALLOWED` (not a number) or `S550_BAD_CONTROL_HEADER`. `x-tags` may appear
+ * many times: its tags are merged.
  */
 export function readControlHeaders(control: ReadonlyMap<string, readonly string[]>, defaultType: EmailType): MessageOptions {
+  for (const name of SINGLE_CONTROL_HEADERS) {
+    const count = control.get(name)?.length ?? 0;
+    if (count > 1) throw reply('S554_AMBIGUOUS_HEADER', `The ${name} header appears ${count} times; it must appear once`);
+  }
   const one = (name: string): string | undefined => {
     const v = control.get(name)?.[0];
     return v === undefined || v === '' ? undefined : v;
@@ -465,15 +550,15 @@ export function readControlHeaders(control: ReadonlyMap<string, readonly string[
 
   const rawTags = control.get('x-tags');
   if (rawTags) {
-    const tags: string[] = [];
+    const tags = new Set<string>();
     for (const tag of rawTags.flatMap((v) => v.split(',')).map((t) => t.trim())) {
       if (tag === '') continue;
       if (!TAG.test(tag)) {
         throw reply('S550_BAD_TAG', `Invalid tag "${tag.slice(0, 100)}": tags may contain only letters, digits, - and _`);
       }
-      if (!tags.includes(tag)) tags.push(tag);
+      tags.add(tag);
     }
-    if (tags.length > 0) opts.tags = tags;
+    if (tags.size > 0) opts.tags = [...tags];
   }
 
   const tracking: { opens?: boolean; clicks_html?: boolean; clicks_text?: boolean } = {};
@@ -499,8 +584,20 @@ export interface ResolvedEnvelope {
 }
 
 /**
+ * A request may take at most twice the message's bytes plus this, for the JSON frame (field
+ * names, sender, list, tags, tracking).
+ */
+export const REQUEST_FRAME_ALLOWANCE = 64 * 1024;
+
+/**
  * The body serialized once. `forRecipient(email)` answers the bytes of one recipient's request:
  * a short head with `email` and the shared rest (content, attachments) by reference.
+ *
+ * A request is never more than about twice its message: at most `2 × parsed.size +
+ * REQUEST_FRAME_ALLOWANCE` bytes, else the constructor throws `S552_CONVERTED_TOO_BIG`. Content
+ * stays within that (see the README's "Request size"), but for a part in an 8-bit legacy
+ * charset whose characters take three UTF-8 bytes each (windows-1252 `€`, Shift_JIS half-width
+ * katakana): a message made mostly of those is refused.
  */
 export class PreparedEmail {
   readonly #shared: readonly Buffer[];
@@ -535,6 +632,13 @@ export class PreparedEmail {
     }
     this.#shared = shared;
     this.#sharedLength = shared.reduce((n, b) => n + b.length, 0);
+    const limit = 2 * parsed.size + REQUEST_FRAME_ALLOWANCE;
+    if (this.#sharedLength > limit) {
+      throw reply(
+        'S552_CONVERTED_TOO_BIG',
+        `Message too large once converted for Cakemail: ${this.#sharedLength} bytes, more than twice its size; send it in UTF-8`,
+      );
+    }
   }
 
   /** Size of one request body, roughly (without the recipient). */

@@ -57,6 +57,10 @@ const simple: Array<[string, Buffer]> = [
   ['header name case, odd characters', msg(['SUBJECT: upper', 'x-weird_name.1: v', 'List-Unsubscribe: <mailto:u@example.com>'])],
   ['colon-less value, colons in values', msg(['Subject: a: b: c', 'X-Time: 10:00:00'])],
   ['Message-ID only', msg(['Message-ID: <x@y>', 'Subject: s'])],
+  ['C0 controls, terminal colours, DEL and FF in the body', msg(['Subject: s'], 'a\x01\x07b\x1b[31mred\x1b[0m\x7f\tc\fnext page\x0b\r\n')],
+  ['control characters in an html body', msg(['Subject: s', 'Content-Type: text/html'], '<p>a\x02b</p>\x1f\r\n')],
+  ['a control header twice, the first empty', msg(['Subject: s', 'X-Account-Id:', 'X-Account-Id: 3'])],
+  ['255 forwarded headers (256 header lines, the fast path\'s bound)', msg(['Subject: s', ...Array.from({ length: 253 }, (_, i) => `X-H${i}: v`), 'Cc: c@example.com', 'Reply-To: r@example.com'])],
 ];
 
 const notSimple: Array<[string, Buffer]> = [
@@ -80,6 +84,10 @@ const notSimple: Array<[string, Buffer]> = [
   ['NUL in a header', msg(['Subject: a\0b'])],
   ['message/rfc822', msg(['Subject: s', 'Content-Type: message/rfc822'], 'Subject: inner\r\n\r\nx\r\n')],
   ['text/calendar', msg(['Subject: s', 'Content-Type: text/calendar'], 'BEGIN:VCALENDAR\r\n')],
+  ['a header name with a space', msg(['Subject: s', 'X-Has Space: 1'])],
+  ['white space before the colon (obsolete syntax)', msg(['Subject: s', 'X-Obsolete : 1'])],
+  ['a header name with an 8-bit byte', msg(['Subject: s', 'X-Caf\xe9: 1'])],
+  ['257 forwarded headers (refused both ways)', msg(['Subject: s', ...Array.from({ length: 257 }, (_, i) => `X-H${i}: v`)])],
 ];
 
 describe('parseMessage fast path', () => {

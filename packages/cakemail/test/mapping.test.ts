@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { isSmtpError, type SmtpError } from '@cakemail-smtp/smtp-core';
+import { SAMPLE_FILES, type SampleType } from '@cakemail-smtp/testkit';
 import { apiFilename, attachmentTypeOf } from '../src/attachments.js';
 import { neutralizeEncodedWords } from '../src/headers.js';
 import { parseMessage, prepareEmail, readControlHeaders, type ParsedMessage } from '../src/mapping.js';
@@ -320,9 +321,10 @@ describe('attachments', () => {
     ['image/png', '../../etc/passwd.png', 'png', 'passwd.png'],
     ['image/png', '¿¡.png', 'png', 'attachment.png'],
   ])('%s %s → %s as %s', async (type, filename, apiType, apiName) => {
-    const parsed = await parse(withAttachment(type, filename));
+    const data = SAMPLE_FILES[apiType as SampleType];
+    const parsed = await parse(withAttachment(type, filename, data));
     const b = body(parsed);
-    expect(b.attachment).toEqual([{ filename: apiName, type: apiType, content: payload.toString('base64') }]);
+    expect(b.attachment).toEqual([{ filename: apiName, type: apiType, content: data.toString('base64') }]);
     expect(b.attachment?.[0]?.filename).toMatch(/^[a-zA-Z0-9-_]+\.(csv|doc|docx|ics|jpeg|pdf|png|xls|xlsx)$/);
     expect(b.content.text).toBe('see attached');
   });
@@ -379,7 +381,7 @@ describe('attachments', () => {
         'Subject: s',
         'Content-Type: multipart/mixed; boundary="B"',
         '',
-        ...['a.pdf', 'b.pdf'].flatMap((name) => ['--B', 'Content-Type: application/pdf', 'Content-Transfer-Encoding: base64', `Content-Disposition: attachment; filename="${name}"`, '', payload.toString('base64')]),
+        ...['a.pdf', 'b.pdf'].flatMap((name) => ['--B', 'Content-Type: application/pdf', 'Content-Transfer-Encoding: base64', `Content-Disposition: attachment; filename="${name}"`, '', SAMPLE_FILES.pdf.toString('base64')]),
         '--B--',
         '',
       ]);
@@ -390,6 +392,7 @@ describe('attachments', () => {
   it('encodes a large attachment once, byte-exact, whatever the chunking', async () => {
     const big = Buffer.alloc(300_001);
     for (let i = 0; i < big.length; i++) big[i] = (i * 7919) % 256;
+    big.write('%PDF-1.7\n', 'latin1');
     for (const chunk of [1000, 4097, 65536]) {
       const parsed = await parseMessage(streamOf(withAttachment('application/pdf', 'big.pdf', big), chunk));
       expect(parsed.attachments[0]?.length).toBe(big.toString('base64').length);

@@ -89,9 +89,13 @@ const catalogue = {
   S550_BAD_TAG: [550, '5.6.0', 'Invalid tag'],
   S550_BAD_CONTROL_HEADER: [550, '5.6.0', 'Invalid gateway control header'],
   S552_MESSAGE_TOO_BIG: [552, '5.3.4', 'Message size exceeds fixed maximum message size'],
+  S552_HEADERS_TOO_LARGE: [552, '5.3.4', 'Too many or too long headers to forward'],
+  S552_CONVERTED_TOO_BIG: [552, '5.3.4', 'Message too large once converted for Cakemail'],
   S553_SENDER_NOT_ALLOWED: [553, '5.7.1', 'Sender address is not a confirmed sender of this Cakemail account'],
   S554_NUL_IN_DATA: [554, '5.6.0', 'Message contains NUL characters'],
   S554_ATTACHMENT_REFUSED: [554, '5.6.1', 'Attachment type not allowed'],
+  S554_ATTACHMENT_MISMATCH: [554, '5.6.1', 'Attachment content does not match its type'],
+  S554_AMBIGUOUS_HEADER: [554, '5.6.0', 'A gateway control header appears more than once'],
   S554_MESSAGE_INVALID: [554, '5.6.0', 'Message could not be parsed'],
 } as const satisfies Record<string, Entry>;
 

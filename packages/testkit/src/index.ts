@@ -8,3 +8,5 @@ export * from './fake-cakemail/index.js';
 export { startRedisServer, startRedisProxy, testRedis } from './redis-server.js';
 export type { TestRedis, RedisProxy } from './redis-server.js';
 export { SMUGGLING_SEQUENCES } from './smuggling.js';
+export { SAMPLE_FILES, SAMPLE_EXECUTABLE } from './samples.js';
+export type { SampleType } from './samples.js';
