@@ -8,3 +8,5 @@ export * from './fake-cakemail/index.js';
 export { startRedisServer, startRedisProxy, testRedis } from './redis-server.js';
 export type { TestRedis, RedisProxy } from './redis-server.js';
 export { SMUGGLING_SEQUENCES } from './smuggling.js';
+export { startHaproxy } from './haproxy.js';
+export type { Haproxy, HaproxyRoute } from './haproxy.js';
