@@ -5,8 +5,9 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type Socket } from 'node:net';
-import { greeted, startHaproxy, type Haproxy, SmtpTestClient } from '@cakemail-smtp/testkit';
-import { eventually, startServer, type TestServer } from './helpers.js';
+import { greeted, startHaproxy, startTls, type Haproxy, SmtpTestClient } from '@cakemail-smtp/testkit';
+import { createMemoryAuthLimiter } from '../src/auth-limiter/index.js';
+import { PASSWORD, USER, eventually, startServer, type TestServer } from './helpers.js';
 
 /** HAProxy and direct test sockets on 127.0.0.1 are the trusted balancer; clients use other loopback addresses. */
 const TRUSTED = ['127.0.0.1/32', 'fd00::/8'];
@@ -168,6 +169,21 @@ describe('PROXY trust rules', () => {
     const sameSubnet = await viaHeader(t.port, v6(2));
     expect(sameSubnet.greeting?.raw).toBe('421 4.7.0 Too many connections from your address, try again later\r\n');
     first.close();
+  });
+
+  it('lockouts key on the client named by the header, not on the balancer', async () => {
+    t = await startServer({ proxyTrustedCidrs: TRUSTED, authLimiter: createMemoryAuthLimiter({ ipLimit: 2 }) });
+    const from = (ip: string) => startTls({ ...t!.client, localAddress: '127.0.0.1', prefix: `PROXY TCP4 ${ip} 127.0.0.1 1111 587\r\n` });
+    const attacker = await from('192.0.2.66');
+    expect((await attacker.auth(USER, 'wrong')).code).toBe(535);
+    expect((await attacker.auth(USER, 'wrong')).code).toBe(535);
+    expect((await attacker.auth(USER, PASSWORD)).raw).toBe('421 4.7.0 Too many failed authentication attempts, closing connection\r\n');
+    const customer = await from('192.0.2.77');
+    expect((await customer.auth(USER, PASSWORD)).code).toBe(235);
+    customer.close();
+    const again = await from('192.0.2.66');
+    expect((await again.auth(USER, PASSWORD)).raw).toBe('454 4.7.0 Too many failed authentication attempts, try again later\r\n');
+    again.close();
   });
 
   it('465: a PROXY header before TLS', async () => {
