@@ -6,9 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# --- Debian packages used by the tests: swaks, openssl, testssl.sh, msmtp, redis, postfix tools
+# --- Debian packages used by the tests: swaks, openssl, testssl.sh, msmtp, redis, postfix tools, haproxy
 need_apt=()
-for bin in swaks openssl testssl msmtp redis-server smtp-source; do
+for bin in swaks openssl testssl msmtp redis-server smtp-source haproxy; do
   command -v "$bin" >/dev/null 2>&1 || need_apt+=("$bin")
 done
 if [ "${#need_apt[@]}" -gt 0 ]; then
@@ -18,9 +18,9 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
     echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends \
-      swaks libnet-ssleay-perl libauthen-sasl-perl openssl testssl.sh msmtp redis-server postfix bsdextrautils >/dev/null
+      swaks libnet-ssleay-perl libauthen-sasl-perl openssl testssl.sh msmtp redis-server postfix bsdextrautils haproxy >/dev/null
   else
-    echo "missing test tools: ${need_apt[*]} (install swaks libnet-ssleay-perl libauthen-sasl-perl openssl testssl.sh msmtp redis-server postfix)" >&2
+    echo "missing test tools: ${need_apt[*]} (install swaks libnet-ssleay-perl libauthen-sasl-perl openssl testssl.sh msmtp redis-server postfix haproxy)" >&2
     exit 1
   fi
 fi

@@ -5,6 +5,7 @@
  */
 import { hostname } from 'node:os';
 import { z } from 'zod';
+import { trustedPeers } from '@cakemail-smtp/smtp-core';
 
 const port = z.coerce.number().int().min(0).max(65_535);
 const ms = z.coerce.number().int().min(1).max(86_400_000);
@@ -38,6 +39,20 @@ const schema = z.object({
 
   MAX_CONNECTIONS: count.default(1000),
   MAX_CONNECTIONS_PER_IP: count.default(20),
+  PROXY_PROTOCOL: z.enum(['off', 'on']).default('off'),
+  PROXY_TRUSTED_CIDRS: z
+    .string()
+    .transform((value, ctx) => {
+      const cidrs = value.split(',').map((entry) => entry.trim()).filter(Boolean);
+      try {
+        trustedPeers(cidrs);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: `must be a comma list of CIDRs: ${(err as Error).message}` });
+        return z.NEVER;
+      }
+      return cidrs;
+    })
+    .optional(),
   SESSION_MAX_MS: z.coerce.number().int().min(0).default(1_800_000),
   MAX_MESSAGES_PER_SESSION: z.coerce.number().int().min(1).default(100),
   MAX_JUNK_COMMANDS: z.coerce.number().int().min(1).default(50),
@@ -83,6 +98,17 @@ export function loadConfig(env: NodeJS.ProcessEnv, overrides: Partial<Record<key
   }
   if (result.data.SMTPS_PORT !== 0 && result.data.SMTPS_PORT === result.data.SMTP_PORT) {
     throw new ConfigError('invalid configuration:\n  SMTPS_PORT: must differ from SMTP_PORT (or be 0 to disable it)');
+  }
+  const { MAX_CONNECTIONS, MAX_CONNECTIONS_PER_IP } = result.data;
+  if (MAX_CONNECTIONS > 0 && MAX_CONNECTIONS_PER_IP >= MAX_CONNECTIONS) {
+    throw new ConfigError(
+      'invalid configuration:\n  MAX_CONNECTIONS_PER_IP: must be lower than MAX_CONNECTIONS, so that one address cannot take every connection',
+    );
+  }
+  if (result.data.PROXY_PROTOCOL === 'on' && !result.data.PROXY_TRUSTED_CIDRS) {
+    throw new ConfigError(
+      'invalid configuration:\n  PROXY_TRUSTED_CIDRS: required when PROXY_PROTOCOL=on (the balancers\' addresses, e.g. 10.0.0.0/8)',
+    );
   }
   return Object.freeze(result.data);
 }

@@ -112,6 +112,7 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
         logger,
         authLimiter,
         count: metrics.count,
+        ...(config.PROXY_PROTOCOL === 'on' && config.PROXY_TRUSTED_CIDRS ? { proxyTrustedCidrs: config.PROXY_TRUSTED_CIDRS } : {}),
         limits: {
           maxMessageSize: config.MAX_MESSAGE_SIZE,
           maxRecipients: config.MAX_RECIPIENTS,

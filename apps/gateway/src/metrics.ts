@@ -22,6 +22,7 @@ export function createMetrics(): GatewayMetrics {
   const counters: Record<SmtpEvent, Counter<'reason'>> = {
     connection: new Counter({ name: 'smtp_gateway_connections_total', help: 'SMTP connections accepted, by listener (reason=starttls|implicit).', labelNames: ['reason'], registers: [registry] }),
     tls_handshake_failure: new Counter({ name: 'smtp_gateway_tls_handshake_failures_total', help: 'TLS handshakes that failed or timed out, by reason.', labelNames: ['reason'], registers: [registry] }),
+    proxy_header_failure: new Counter({ name: 'smtp_gateway_proxy_header_failures_total', help: 'Connections from a trusted balancer closed for an invalid or missing PROXY protocol header, by reason (invalid|missing).', labelNames: ['reason'], registers: [registry] }),
     auth: new Counter({ name: 'smtp_gateway_auth_total', help: 'AUTH attempts, by result (success|failure|error).', labelNames: ['reason'], registers: [registry] }),
     limit: new Counter({ name: 'smtp_gateway_limit_rejections_total', help: 'Things refused by a limit or edge defence, by reason.', labelNames: ['reason'], registers: [registry] }),
     message: new Counter({ name: 'smtp_gateway_messages_total', help: 'Message transactions, by result (accepted|temporary|permanent).', labelNames: ['reason'], registers: [registry] }),

@@ -45,6 +45,10 @@ describe('loadConfig', () => {
     ['CAKEMAIL_CONNECTIONS', 'many'],
     ['BARE_LF_POLICY', 'ignore'],
     ['SMTP_HOSTNAME', 'bad host\r\nname'],
+    ['PROXY_PROTOCOL', 'v2'],
+    ['PROXY_TRUSTED_CIDRS', '10.0.0.0/33'],
+    ['PROXY_TRUSTED_CIDRS', '10.0.0.0/8,lb.example'],
+    ['PROXY_TRUSTED_CIDRS', 'fd00::/129'],
   ])('names %s when it is invalid (%j)', (name, value) => {
     let message = '';
     try {
@@ -55,6 +59,18 @@ describe('loadConfig', () => {
     }
     expect(message).toContain(`${name}: `);
     expect(message).toContain(`(got ${JSON.stringify(value)})`);
+  });
+
+  it('PROXY protocol: off by default; on needs PROXY_TRUSTED_CIDRS, IPv4 and IPv6', () => {
+    expect(loadConfig({}).PROXY_PROTOCOL).toBe('off');
+    expect(() => loadConfig({ PROXY_PROTOCOL: 'on' })).toThrow(/PROXY_TRUSTED_CIDRS: required when PROXY_PROTOCOL=on/);
+    const config = loadConfig({ PROXY_PROTOCOL: 'on', PROXY_TRUSTED_CIDRS: '10.0.0.0/8, 192.0.2.7 ,fd00::/8' });
+    expect(config.PROXY_TRUSTED_CIDRS).toEqual(['10.0.0.0/8', '192.0.2.7', 'fd00::/8']);
+  });
+
+  it('refuses a per-IP limit that lets one address take every connection', () => {
+    expect(() => loadConfig({ MAX_CONNECTIONS: '20', MAX_CONNECTIONS_PER_IP: '20' })).toThrow(/MAX_CONNECTIONS_PER_IP: must be lower than MAX_CONNECTIONS/);
+    expect(loadConfig({ MAX_CONNECTIONS: '0', MAX_CONNECTIONS_PER_IP: '50' }).MAX_CONNECTIONS_PER_IP).toBe(50);
   });
 
   it('refuses the same port for both listeners', () => {

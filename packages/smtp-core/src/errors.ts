@@ -59,6 +59,7 @@ const catalogue = {
   S421_SHUTTING_DOWN: [421, '4.3.2', 'Service shutting down, try again later'],
   S421_TOO_MANY_CONNECTIONS: [421, '4.7.0', 'Too many connections, try again later'],
   S421_TOO_MANY_FROM_IP: [421, '4.7.0', 'Too many connections from your address, try again later'],
+  S421_PROXY_HEADER: [421, '4.7.0', 'Invalid or missing PROXY protocol header, closing connection'],
   S421_IDLE_TIMEOUT: [421, '4.4.2', 'Idle timeout, closing connection'],
   S421_SESSION_TOO_LONG: [421, '4.4.2', 'Session time limit reached, closing connection'],
   S421_TOO_MANY_AUTH_FAILURES: [421, '4.7.0', 'Too many failed authentication attempts, closing connection'],

@@ -13,6 +13,7 @@ export type {
 export { createSmtpServer, defaultLimits, handshakeReason } from './server.js';
 export type { SmtpServer, SmtpServerOptions, SmtpLimits, TlsProvider } from './server.js';
 export type { BareLfPolicy } from './data-guard.js';
+export { trustedPeers } from './proxy.js';
 export { silentLogger } from './logger.js';
 export type { Logger } from './logger.js';
 export type { SmtpEvent, CountHook } from './metrics.js';

@@ -8,6 +8,11 @@ export type SmtpEvent =
   | 'connection'
   /** A TLS handshake failed or timed out. reason: `protocol`, `cipher`, `timeout`, `garbage`, `other`. */
   | 'tls_handshake_failure'
+  /**
+   * A trusted balancer's connection did not start with a valid PROXY header;
+   * it was closed. reason: `invalid` (other octets), `missing` (none in time).
+   */
+  | 'proxy_header_failure'
   /** AUTH finished. reason: `success`, `failure`, `error`. */
   | 'auth'
   /** A limit or edge defence refused something. reason: which one. */

@@ -6,14 +6,16 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import type { SecureContextOptions } from 'node:tls';
 import type { SMTPServerAddress, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
+import { AcceptingServer, ConnectionSlots } from './accept.js';
 import { clientKey } from './client-address.js';
 import { DataGuard, type BareLfPolicy } from './data-guard.js';
-import { GatewayServer, type GatewayServerOptions } from './connection.js';
+import type { GatewayServer, GatewayServerOptions } from './connection.js';
 import { Replies, isSmtpError } from './errors.js';
 import { silentLogger, type Logger } from './logger.js';
 import { noCount, type CountHook } from './metrics.js';
 import type { Backend, ConnectionInfo, Session } from './session.js';
 import { createMemoryAuthLimiter, type AuthLimiter } from './auth-limiter/index.js';
+import { trustedPeers } from './proxy.js';
 
 /** Where the certificate comes from; @cakemail-smtp/tls's reloader fits. */
 export interface TlsProvider {
@@ -28,11 +30,18 @@ export interface SmtpLimits {
   readonly maxRecipients: number;
   /** An idle session gets `421 4.4.2`. */
   readonly idleTimeoutMs: number;
-  /** A TLS handshake (implicit or STARTTLS) that takes longer is dropped. */
+  /** A TLS handshake (implicit or STARTTLS), or a PROXY header, that takes longer is dropped. */
   readonly handshakeTimeoutMs: number;
-  /** Connections over this get `421 4.7.0` at the greeting. 0: no limit. */
+  /**
+   * Connections across both listeners, counted from accept (before TLS, a
+   * PROXY header or the greeting). Over it: `421 4.7.0` on the STARTTLS
+   * listener, closed before TLS on the implicit one. 0: no limit.
+   */
   readonly maxConnections: number;
-  /** Connections from one IP over this get `421 4.7.0` at the greeting. 0: no limit. */
+  /**
+   * Connections from one client (IPv6: one /64), counted from accept as
+   * maxConnections is; must be lower than maxConnections. 0: no limit.
+   */
   readonly maxConnectionsPerIp: number;
   /** Overall session cap; `421 4.4.2` when reached. 0: none. */
   readonly sessionMaxMs: number;
@@ -82,6 +91,12 @@ export interface SmtpServerOptions {
   readonly limits?: Partial<SmtpLimits>;
   /** Failed logins across connections (brute force); a memory limiter by default. */
   readonly authLimiter?: AuthLimiter;
+  /**
+   * PROXY protocol: connections from these CIDRs (`10.0.0.0/8`, `fd00::/8`, or
+   * one address) must start with a v1 or v2 header, whose source address is
+   * then the client's. Others are served as themselves. Off when absent.
+   */
+  readonly proxyTrustedCidrs?: readonly string[];
 }
 
 export interface SmtpServer {
@@ -116,8 +131,11 @@ export function createSmtpServer(options: SmtpServerOptions): SmtpServer {
   const limits: SmtpLimits = { ...defaultLimits, ...options.limits };
   const logger = options.logger ?? silentLogger;
   const count = options.count ?? noCount;
+  if (limits.maxConnections > 0 && limits.maxConnectionsPerIp >= limits.maxConnections)
+    throw new RangeError('maxConnectionsPerIp must be lower than maxConnections: one address must not take every connection');
   const live = new Map<string, Live>();
-  const perIp = new Map<string, number>();
+  const slots = new ConnectionSlots(limits);
+  const trustedProxies = options.proxyTrustedCidrs ? trustedPeers(options.proxyTrustedCidrs) : undefined;
   const authLimiter = options.authLimiter ?? createMemoryAuthLimiter();
   const limit = (reason: string): void => count('limit', reason);
 
@@ -173,21 +191,14 @@ export function createSmtpServer(options: SmtpServerOptions): SmtpServer {
         };
         const log = logger.child({ sessionId: session.id });
         count('connection', listener);
+        // Per-IP and overall limits were applied at accept (accept.ts).
         const ip = clientKey(session.remoteAddress);
-        const fromIp = perIp.get(ip) ?? 0;
-        if (limits.maxConnectionsPerIp > 0 && fromIp >= limits.maxConnectionsPerIp) {
-          limit('connections_per_ip');
-          log.info({ remoteAddress: ip, connections: fromIp }, 'too many connections from one address');
-          callback(toLibraryError(Replies.S421_TOO_MANY_FROM_IP, log, 'connect'));
-          return;
-        }
         try {
           live.set(session.id, { session: options.backend.newSession(conn), log, ip, authFailures: 0 });
         } catch (err) {
           callback(toLibraryError(err, log, 'connect'));
           return;
         }
-        perIp.set(ip, fromIp + 1);
         log.info({ remoteAddress: session.remoteAddress, listener }, 'connection');
         callback();
       },
@@ -287,12 +298,10 @@ export function createSmtpServer(options: SmtpServerOptions): SmtpServer {
         });
       },
       onClose(session) {
+        slots.releaseSession(session.id);
         const state = live.get(session.id);
         if (!state) return;
         live.delete(session.id);
-        const left = (perIp.get(state.ip) ?? 1) - 1;
-        if (left > 0) perIp.set(state.ip, left);
-        else perIp.delete(state.ip);
         state.log.info({}, 'closed');
         try {
           state.session.logout();
@@ -301,7 +310,14 @@ export function createSmtpServer(options: SmtpServerOptions): SmtpServer {
         }
       },
     };
-    const server = new GatewayServer(serverOptions);
+    const server = new AcceptingServer(serverOptions, {
+      listener,
+      slots,
+      trustedProxies,
+      proxyTimeoutMs: limits.handshakeTimeoutMs,
+      logger,
+      count,
+    });
     // A failed STARTTLS handshake reaches here twice (the TLS socket's 'error'
     // and '_tlsError' carry the same error object): count it once.
     const seen = new WeakSet<Error>();

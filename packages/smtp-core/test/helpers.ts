@@ -117,7 +117,13 @@ export function staticTls(cert: string, key: string): TlsProvider & { set(cert: 
 }
 
 export async function startServer(
-  options: { limits?: Partial<SmtpLimits>; tls?: TlsProvider; backend?: (rec: Recorder) => Backend; authLimiter?: AuthLimiter } = {},
+  options: {
+    limits?: Partial<SmtpLimits>;
+    tls?: TlsProvider;
+    backend?: (rec: Recorder) => Backend;
+    authLimiter?: AuthLimiter;
+    proxyTrustedCidrs?: readonly string[];
+  } = {},
 ): Promise<TestServer> {
   const certs = await testCertificates();
   const rec: Recorder = { sessions: [], open: 0, resets: 0, auths: [], delivered: [], logs: [], counts: new Map() };
@@ -136,6 +142,7 @@ export async function startServer(
     },
     limits: { closeTimeoutMs: 500, ...options.limits },
     ...(options.authLimiter ? { authLimiter: options.authLimiter } : {}),
+    ...(options.proxyTrustedCidrs ? { proxyTrustedCidrs: options.proxyTrustedCidrs } : {}),
   });
   const { port, securePort } = await server.listen();
   const tls = { ca: certs.ca, servername: 'localhost' };

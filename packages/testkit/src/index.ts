@@ -10,3 +10,5 @@ export type { TestRedis, RedisProxy } from './redis-server.js';
 export { SMUGGLING_SEQUENCES } from './smuggling.js';
 export { SAMPLE_FILES, SAMPLE_EXECUTABLE } from './samples.js';
 export type { SampleType } from './samples.js';
+export { startHaproxy } from './haproxy.js';
+export type { Haproxy, HaproxyRoute } from './haproxy.js';

@@ -30,6 +30,8 @@ export interface ClientOptions {
   readonly timeoutMs?: number;
   /** Source address, e.g. `127.0.0.2` to appear as another client on loopback. */
   readonly localAddress?: string;
+  /** Bytes sent first, before TLS and the greeting: a PROXY protocol header, as a balancer sends it. */
+  readonly prefix?: string | Uint8Array;
 }
 
 const LINE = /^(\d{3})([ -])(?:([245]\.\d{1,3}\.\d{1,3}) )?(.*)$/;
@@ -55,9 +57,16 @@ export class SmtpTestClient {
   static async connect(options: ClientOptions): Promise<SmtpTestClient> {
     const host = options.host ?? '127.0.0.1';
     const local = options.localAddress ? { localAddress: options.localAddress } : {};
-    const socket = options.implicitTls
-      ? tlsConnect({ host, port: options.port, ...local, ...tlsDefaults(host), ...options.tls })
-      : netConnect({ host, port: options.port, ...local });
+    let socket: Socket | TLSSocket;
+    if (options.prefix !== undefined) {
+      const tcp = netConnect({ host, port: options.port, ...local });
+      tcp.write(options.prefix);
+      socket = options.implicitTls ? tlsConnect({ socket: tcp, ...tlsDefaults(host), ...options.tls }) : tcp;
+    } else {
+      socket = options.implicitTls
+        ? tlsConnect({ host, port: options.port, ...local, ...tlsDefaults(host), ...options.tls })
+        : netConnect({ host, port: options.port, ...local });
+    }
     const client = new SmtpTestClient(socket, options);
     await new Promise<void>((resolve, reject) => {
       socket.once(options.implicitTls ? 'secureConnect' : 'connect', resolve);

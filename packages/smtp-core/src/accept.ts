@@ -1,0 +1,235 @@
+/**
+ * The accept path: what happens to a socket between the kernel's accept and
+ * the SMTP session (smtp-server's `_acceptSocket` and `_handleProxy`).
+ *
+ * - Every accepted connection takes a slot at once, before the implicit TLS
+ *   handshake, the PROXY header or the greeting: MAX_CONNECTIONS counts all of
+ *   them across both listeners, and MAX_CONNECTIONS_PER_IP all those of one
+ *   client (IPv6 by /64). Over a limit, the STARTTLS listener answers
+ *   `421 4.7.0` and closes; the implicit-TLS listener closes at once (nothing
+ *   can be said before TLS, and a handshake is the work a flood wants).
+ * - From a trusted balancer (PROXY_TRUSTED_CIDRS) a PROXY header is required
+ *   first; its source address is the client for everything after, per-IP slot
+ *   included. A bad or missing header closes the connection.
+ *
+ * A slot is released when the accepted socket closes, or when its session
+ * closes (STARTTLS removes the raw socket's listeners, so both are watched).
+ */
+import type { BlockList, Socket } from 'node:net';
+import type { SMTPServer } from 'smtp-server';
+import { clientKey } from './client-address.js';
+import { GatewayServer, type GatewayServerOptions } from './connection.js';
+import { Replies, type SmtpError } from './errors.js';
+import type { Logger } from './logger.js';
+import type { CountHook } from './metrics.js';
+import { isTrusted, peerAddress, readProxyHeader } from './proxy.js';
+
+export type Listener = 'starttls' | 'implicit';
+
+type Refusal = 'connections' | 'connections_per_ip';
+
+export class Slot {
+  private released = false;
+  key: string | undefined;
+  session: string | undefined;
+
+  constructor(private readonly owner: ConnectionSlots) {}
+
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.owner.free(this);
+  }
+}
+
+/** Connections held per client key and in all, from accept to close. */
+export class ConnectionSlots {
+  private total = 0;
+  private readonly perKey = new Map<string, number>();
+  private readonly bySession = new Map<string, Slot>();
+
+  constructor(private readonly limits: { readonly maxConnections: number; readonly maxConnectionsPerIp: number }) {}
+
+  /** Why one more connection would be refused: in all (`global`) and for `key`. */
+  refusal(key: string | undefined, global: boolean): Refusal | undefined {
+    const { maxConnections, maxConnectionsPerIp } = this.limits;
+    if (global && maxConnections > 0 && this.total >= maxConnections) return 'connections';
+    if (key !== undefined && maxConnectionsPerIp > 0 && (this.perKey.get(key) ?? 0) >= maxConnectionsPerIp) return 'connections_per_ip';
+    return undefined;
+  }
+
+  take(): Slot {
+    this.total++;
+    return new Slot(this);
+  }
+
+  /** Counts the slot under its client's key (once the client is known). */
+  assign(slot: Slot, key: string): void {
+    slot.key = key;
+    this.perKey.set(key, (this.perKey.get(key) ?? 0) + 1);
+  }
+
+  bindSession(slot: Slot, sessionId: string): void {
+    slot.session = sessionId;
+    this.bySession.set(sessionId, slot);
+  }
+
+  /** The session closed: its slot goes (if the socket did not release it already). */
+  releaseSession(sessionId: string): void {
+    this.bySession.get(sessionId)?.release();
+  }
+
+  /** Held by one client key (tests, logs). */
+  held(key: string): number {
+    return this.perKey.get(key) ?? 0;
+  }
+
+  get size(): number {
+    return this.total;
+  }
+
+  /** Called by Slot.release(), once per slot. */
+  free(slot: Slot): void {
+    this.total--;
+    if (slot.session !== undefined) this.bySession.delete(slot.session);
+    if (slot.key === undefined) return;
+    const left = (this.perKey.get(slot.key) ?? 1) - 1;
+    if (left > 0) this.perKey.set(slot.key, left);
+    else this.perKey.delete(slot.key);
+  }
+}
+
+export interface AcceptOptions {
+  readonly listener: Listener;
+  readonly slots: ConnectionSlots;
+  /** Balancers whose connections must start with a PROXY header; none when undefined. */
+  readonly trustedProxies: BlockList | undefined;
+  /** How long a trusted peer has to send its whole header. */
+  readonly proxyTimeoutMs: number;
+  readonly logger: Logger;
+  readonly count: CountHook;
+}
+
+type SocketOptions = Parameters<Parameters<SMTPServer['_handleProxy']>[1]>[1];
+
+/** How long a refused socket stays open for its reply to be flushed. */
+const REFUSE_LINGER_MS = 1000;
+
+export class AcceptingServer extends GatewayServer {
+  private readonly slotOf = new WeakMap<Socket, Slot>();
+  /** Trusted sockets whose PROXY header has been read. */
+  private readonly headerRead = new WeakSet<Socket>();
+
+  constructor(
+    options: GatewayServerOptions,
+    private readonly accept: AcceptOptions,
+  ) {
+    super(options);
+  }
+
+  override _expectsProxyHeader(socket: Socket): boolean {
+    if (this.accept.trustedProxies === undefined || this.headerRead.has(socket)) return false;
+    return isTrusted(this.accept.trustedProxies, socket.remoteAddress);
+  }
+
+  override _acceptSocket(socket: Socket, handshake: boolean): (() => void) | false {
+    const { slots } = this.accept;
+    const proxied = this._expectsProxyHeader(socket);
+    // Behind a balancer the client is known only from its header: counted then.
+    const key = proxied ? undefined : clientKey(socket.remoteAddress ?? '');
+    const refused = slots.refusal(key, true);
+    if (refused) {
+      this.refuse(socket, refused, key);
+      return false;
+    }
+    const release = super._acceptSocket(socket, handshake);
+    if (!release) {
+      // smtp-server's own cap on sockets still before their session.
+      this.accept.count('limit', 'connections');
+      return false;
+    }
+    const slot = slots.take();
+    if (key !== undefined) slots.assign(slot, key);
+    this.slotOf.set(socket, slot);
+    socket.once('close', () => slot.release());
+    return release;
+  }
+
+  override _handleProxy(socket: Socket, callback: (err: Error | null, socketOptions?: SocketOptions) => void): void {
+    const slot = this.slotOf.get(socket);
+    const bind = (err: Error | null, socketOptions?: SocketOptions): void => {
+      if (slot && socketOptions) this.accept.slots.bindSession(slot, socketOptions.id);
+      callback(err, socketOptions);
+    };
+    if (!this._expectsProxyHeader(socket)) return super._handleProxy(socket, bind);
+    const { logger, count, listener, proxyTimeoutMs } = this.accept;
+    const peer = peerAddress(socket.remoteAddress ?? '');
+    // The header is read: the library makes the session's socket options (its id), with the client's address.
+    const start = (remote: { remoteAddress: string; remotePort: number } | undefined): void => {
+      this.headerRead.add(socket);
+      super._handleProxy(socket, (err, socketOptions) => {
+        if (err || !socketOptions) return bind(err ?? new Error('no socket options'));
+        bind(null, remote ? { ...socketOptions, ...remote } : socketOptions);
+      });
+    };
+    readProxyHeader(
+      socket,
+      proxyTimeoutMs,
+      (header) => {
+        if (header.kind === 'local') {
+          // A health check or UNKNOWN: the balancer's own connection, counted as its own.
+          const key = clientKey(peer);
+          const refused = this.accept.slots.refusal(key, false);
+          if (refused) return this.refuseLater(socket, refused, key, callback);
+          if (slot) this.accept.slots.assign(slot, key);
+          logger.debug({ listener, peer, version: header.version }, 'PROXY header for the balancer itself');
+          return start(undefined);
+        }
+        const key = clientKey(header.address);
+        const refused = this.accept.slots.refusal(key, false);
+        if (refused) return this.refuseLater(socket, refused, key, callback);
+        if (slot) this.accept.slots.assign(slot, key);
+        logger.debug({ listener, peer, remoteAddress: header.address, version: header.version }, 'PROXY header');
+        start({ remoteAddress: header.address, remotePort: header.port });
+      },
+      (failure, detail) => {
+        socket.on('error', () => {});
+        if (failure === 'closed') {
+          // A TCP health check: connected, said nothing, left.
+          socket.destroy();
+        } else {
+          count('proxy_header_failure', failure);
+          logger.info({ listener, peer, reason: failure, detail }, 'PROXY header refused');
+          this.close421(socket, Replies.S421_PROXY_HEADER);
+        }
+        callback(new Error(`PROXY header: ${detail}`));
+      },
+    );
+  }
+
+  /** Over a limit at accept: a reply on the STARTTLS listener, a plain close on the TLS one. */
+  private refuse(socket: Socket, refused: Refusal, key: string | undefined): void {
+    this.accept.count('limit', refused);
+    this.accept.logger.info(
+      { listener: this.accept.listener, remoteAddress: key, connections: key === undefined ? this.accept.slots.size : this.accept.slots.held(key) },
+      refused === 'connections' ? 'too many connections' : 'too many connections from one address',
+    );
+    socket.on('error', () => {});
+    this.close421(socket, refused === 'connections' ? Replies.S421_TOO_MANY_CONNECTIONS : Replies.S421_TOO_MANY_FROM_IP);
+  }
+
+  /** As refuse(), for a socket the library already guards (after a PROXY header). */
+  private refuseLater(socket: Socket, refused: Refusal, key: string, callback: (err: Error | null) => void): void {
+    this.refuse(socket, refused, key);
+    callback(new Error(`refused: ${refused}`));
+  }
+
+  private close421(socket: Socket, reply: SmtpError): void {
+    if (this.accept.listener === 'implicit' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    socket.end(`${reply.line}\r\n`);
+    setTimeout(() => socket.destroy(), REFUSE_LINGER_MS).unref();
+  }
+}
