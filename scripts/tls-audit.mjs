@@ -277,6 +277,7 @@ async function startGateway() {
       LOG_LEVEL: 'info',
       LOG_FORMAT: 'json',
       SHUTDOWN_TIMEOUT_MS: '3000',
+      UPSTREAM_DEADLINE_MS: '3000', // the shutdown must be able to wait for a relay
       // testssl opens many connections from 127.0.0.1, both listeners at once: the
       // per-IP limit is not what is audited here.
       MAX_CONNECTIONS_PER_IP: '0',

@@ -102,7 +102,11 @@ async function main(): Promise<void> {
         MAX_CONNECTIONS: '10000',
         MAX_CONNECTIONS_PER_IP: '0',
         MAX_MESSAGES_PER_SESSION: '100000000',
-        SHUTDOWN_TIMEOUT_MS: '2000',
+        // the bench measures memory without the in-flight cap (which must be at least MAX_MESSAGE_SIZE)
+        MAX_INFLIGHT_BYTES: '0',
+        // at least UPSTREAM_DEADLINE_MS (60 s by default), so a shutdown can wait for a relay;
+        // the gateway exits as soon as no session is left
+        SHUTDOWN_TIMEOUT_MS: '60000',
       },
     });
   const startBaseline = (scenario: string, delayMs = 0): Promise<Child> =>

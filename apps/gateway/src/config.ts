@@ -5,11 +5,21 @@
  */
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { trustedPeers } from '@cakemail-smtp/smtp-core';
+import { MIN_USERNAME_KEY_BYTES, trustedPeers } from '@cakemail-smtp/smtp-core';
 
 const port = z.coerce.number().int().min(0).max(65_535);
 const ms = z.coerce.number().int().min(1).max(86_400_000);
 const count = z.coerce.number().int().min(0);
+
+/**
+ * 32 MiB, for a 512 MiB container: the README's MAX_INFLIGHT_BYTES row has the
+ * measurement (about 125 MiB base RSS, 4.4 to 5.4 bytes of RSS per text byte
+ * in flight, peaks near 364 MiB at this cap).
+ */
+const DEFAULT_MAX_INFLIGHT_BYTES = 33_554_432;
+
+/** Secrets: a bad value is named, never shown. */
+const SECRET: ReadonlySet<string> = new Set(['AUTH_LOCKOUT_KEY', 'REDIS_URL']);
 
 const schema = z.object({
   SMTP_HOST: z.string().min(1).default('0.0.0.0'),
@@ -26,7 +36,7 @@ const schema = z.object({
   LOG_FORMAT: z.enum(['json', 'pretty']).default('json'),
   OPS_HOST: z.string().min(1).default('0.0.0.0'),
   OPS_PORT: port.default(8080),
-  SHUTDOWN_TIMEOUT_MS: ms.default(30_000),
+  SHUTDOWN_TIMEOUT_MS: ms.default(70_000),
 
   CAKEMAIL_API_URL: z.url({ protocol: /^https?$/ }).default('https://api.cakemail.dev'),
   CAKEMAIL_TIMEOUT_MS: ms.default(10_000),
@@ -35,6 +45,7 @@ const schema = z.object({
   CAKEMAIL_EMAIL_TYPE: z.enum(['transactional', 'marketing']).default('transactional'),
   CAKEMAIL_LIST_ID: z.coerce.number().int().positive().optional(),
   MAX_MESSAGE_SIZE: z.coerce.number().int().min(1024).default(26_214_400),
+  MAX_INFLIGHT_BYTES: count.default(DEFAULT_MAX_INFLIGHT_BYTES),
   MAX_RECIPIENTS: z.coerce.number().int().min(1).default(100),
 
   MAX_CONNECTIONS: count.default(1000),
@@ -61,6 +72,10 @@ const schema = z.object({
   AUTH_LOCKOUT_USER_IP: z.coerce.number().int().min(1).default(10),
   AUTH_LOCKOUT_IP: z.coerce.number().int().min(1).default(30),
   AUTH_LOCKOUT_WINDOW_MS: ms.default(900_000),
+  AUTH_LOCKOUT_KEY: z
+    .string()
+    .refine((value) => Buffer.byteLength(value, 'utf8') >= MIN_USERNAME_KEY_BYTES, `must be at least ${MIN_USERNAME_KEY_BYTES} bytes`)
+    .optional(),
   REDIS_URL: z
     .string()
     .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
@@ -92,25 +107,38 @@ export function loadConfig(env: NodeJS.ProcessEnv, overrides: Partial<Record<key
     const problems = result.error.issues.map((issue) => {
       const name = String(issue.path[0] ?? 'config');
       const given = env[name] ?? overrides[name as keyof Config];
-      return `${name}: ${issue.message}${given === undefined ? '' : ` (got ${JSON.stringify(given)})`}`;
+      return `${name}: ${issue.message}${given === undefined || SECRET.has(name) ? '' : ` (got ${JSON.stringify(given)})`}`;
     });
     throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
   }
-  if (result.data.SMTPS_PORT !== 0 && result.data.SMTPS_PORT === result.data.SMTP_PORT) {
-    throw new ConfigError('invalid configuration:\n  SMTPS_PORT: must differ from SMTP_PORT (or be 0 to disable it)');
+  const config = result.data;
+  const problems: string[] = [];
+  if (config.SMTPS_PORT !== 0 && config.SMTPS_PORT === config.SMTP_PORT) {
+    problems.push('SMTPS_PORT: must differ from SMTP_PORT (or be 0 to disable it)');
   }
-  const { MAX_CONNECTIONS, MAX_CONNECTIONS_PER_IP } = result.data;
+  const { MAX_CONNECTIONS, MAX_CONNECTIONS_PER_IP } = config;
   if (MAX_CONNECTIONS > 0 && MAX_CONNECTIONS_PER_IP >= MAX_CONNECTIONS) {
-    throw new ConfigError(
-      'invalid configuration:\n  MAX_CONNECTIONS_PER_IP: must be lower than MAX_CONNECTIONS, so that one address cannot take every connection',
+    problems.push('MAX_CONNECTIONS_PER_IP: must be lower than MAX_CONNECTIONS, so that one address cannot take every connection');
+  }
+  if (config.PROXY_PROTOCOL === 'on' && !config.PROXY_TRUSTED_CIDRS) {
+    problems.push("PROXY_TRUSTED_CIDRS: required when PROXY_PROTOCOL=on (the balancers' addresses, e.g. 10.0.0.0/8)");
+  }
+  // The drain waits for a message being relayed, which UPSTREAM_DEADLINE_MS bounds.
+  if (config.SHUTDOWN_TIMEOUT_MS < config.UPSTREAM_DEADLINE_MS) {
+    problems.push(
+      `SHUTDOWN_TIMEOUT_MS: must be at least UPSTREAM_DEADLINE_MS (${config.SHUTDOWN_TIMEOUT_MS} < ${config.UPSTREAM_DEADLINE_MS}), so that a shutdown can wait for every message being relayed`,
     );
   }
-  if (result.data.PROXY_PROTOCOL === 'on' && !result.data.PROXY_TRUSTED_CIDRS) {
-    throw new ConfigError(
-      'invalid configuration:\n  PROXY_TRUSTED_CIDRS: required when PROXY_PROTOCOL=on (the balancers\' addresses, e.g. 10.0.0.0/8)',
+  if (config.MAX_INFLIGHT_BYTES !== 0 && config.MAX_INFLIGHT_BYTES < config.MAX_MESSAGE_SIZE) {
+    problems.push(
+      `MAX_INFLIGHT_BYTES: must be 0 or at least MAX_MESSAGE_SIZE (${config.MAX_INFLIGHT_BYTES} < ${config.MAX_MESSAGE_SIZE}), or a message of an allowed size could never be accepted`,
     );
   }
-  return Object.freeze(result.data);
+  if (config.REDIS_URL !== undefined && config.AUTH_LOCKOUT_KEY === undefined) {
+    problems.push('AUTH_LOCKOUT_KEY: required when REDIS_URL is set (the key of the username HMACs in Redis, shared by every replica)');
+  }
+  if (problems.length) throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
+  return Object.freeze(config);
 }
 
 /** The variables and their defaults, for the README table and `--help`. */

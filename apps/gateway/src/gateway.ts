@@ -95,9 +95,12 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
         ipLimit: config.AUTH_LOCKOUT_IP,
         windowMs: config.AUTH_LOCKOUT_WINDOW_MS,
         onError: (err: unknown) => storeWarning('lockout (counting in memory meanwhile)', err),
+        // A secret, never logged. Without Redis a random key for this process (the default) does.
+        ...(config.AUTH_LOCKOUT_KEY === undefined ? {} : { usernameKey: config.AUTH_LOCKOUT_KEY }),
       };
       authLimiter = config.REDIS_URL
-        ? await createRedisAuthLimiter({ ...lockout, url: config.REDIS_URL })
+        ? // loadConfig requires the key with REDIS_URL; an empty one is refused here too.
+          await createRedisAuthLimiter({ ...lockout, url: config.REDIS_URL, usernameKey: config.AUTH_LOCKOUT_KEY ?? '' })
         : createMemoryAuthLimiter(lockout);
       logger.info({ store: config.REDIS_URL ? 'redis' : 'memory' }, 'lockout counters and accepted-recipient store');
 
@@ -126,11 +129,15 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
           maxUnauthenticatedCommands: config.MAX_UNAUTHENTICATED_COMMANDS,
           maxAuthFailures: config.MAX_AUTH_FAILURES,
           bareLf: config.BARE_LF_POLICY,
+          maxInflightBytes: config.MAX_INFLIGHT_BYTES,
           closeTimeoutMs: config.SHUTDOWN_TIMEOUT_MS,
+          // The relay answers a received message within its deadline.
+          maxReplyWaitMs: config.UPSTREAM_DEADLINE_MS,
         },
       });
       const server = smtp;
       metrics.sessions(() => server.connections);
+      metrics.inflightBytes(() => server.inflightBytes);
       ops = createOpsServer({
         host: config.OPS_HOST,
         port: config.OPS_PORT,

@@ -11,6 +11,8 @@ export interface GatewayMetrics {
   readonly count: CountHook;
   /** Open SMTP sessions, read at scrape time. */
   sessions(read: () => number): void;
+  /** Message bytes held in flight (MAX_INFLIGHT_BYTES), read at scrape time. */
+  inflightBytes(read: () => number): void;
   /** The serving certificate's expiry, read at scrape time. */
   certificateExpiry(read: () => Date): void;
 }
@@ -37,6 +39,15 @@ export function createMetrics(): GatewayMetrics {
       this.set(readSessions());
     },
   });
+  let readInflight = (): number => 0;
+  new Gauge({
+    name: 'smtp_gateway_inflight_message_bytes',
+    help: 'Message bytes held in flight, from the first DATA byte until the reply is sent (MAX_INFLIGHT_BYTES caps it).',
+    registers: [registry],
+    collect() {
+      this.set(readInflight());
+    },
+  });
   let readExpiry: (() => Date) | undefined;
   new Gauge({
     name: 'smtp_gateway_tls_certificate_expiry_timestamp_seconds',
@@ -52,6 +63,9 @@ export function createMetrics(): GatewayMetrics {
     count: (event, reason) => counters[event].inc({ reason }),
     sessions(read) {
       readSessions = read;
+    },
+    inflightBytes(read) {
+      readInflight = read;
     },
     certificateExpiry(read) {
       readExpiry = read;

@@ -36,6 +36,23 @@ describe('smtp-gateway command line', () => {
     expect(run.output()).toMatch(/SMTP_PORT: .*"not-a-port"/);
   });
 
+  it('exits 1 naming both variables when SHUTDOWN_TIMEOUT_MS cannot wait for a relay (UPSTREAM_DEADLINE_MS)', async () => {
+    const run = runCli(['start'], { SHUTDOWN_TIMEOUT_MS: '30000', UPSTREAM_DEADLINE_MS: '60000' });
+    expect(await run.exited).toBe(1);
+    expect(run.output()).toContain('SHUTDOWN_TIMEOUT_MS: must be at least UPSTREAM_DEADLINE_MS (30000 < 60000)');
+  });
+
+  it('exits 1 naming both variables when REDIS_URL is set without AUTH_LOCKOUT_KEY, and shows neither secret', async () => {
+    const run = runCli(['start'], { REDIS_URL: 'redis://:hunter2-redis-password@127.0.0.1:1' });
+    expect(await run.exited).toBe(1);
+    expect(run.output()).toContain('AUTH_LOCKOUT_KEY: required when REDIS_URL is set');
+    expect(run.output()).not.toContain('hunter2');
+    const short = runCli(['start'], { AUTH_LOCKOUT_KEY: 'short-secret-key' });
+    expect(await short.exited).toBe(1);
+    expect(short.output()).toContain('AUTH_LOCKOUT_KEY: must be at least 32 bytes');
+    expect(short.output()).not.toContain('short-secret-key');
+  });
+
   it('exits 1 naming the path when the key does not match the certificate', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'gw-cli-'));
     const { generateSelfSigned } = await import('@cakemail-smtp/tls');

@@ -17,7 +17,11 @@ describe('loadConfig', () => {
       MAX_RECIPIENTS: 100,
       CAKEMAIL_CONNECTIONS: 256,
       BARE_LF_POLICY: 'normalize',
+      SHUTDOWN_TIMEOUT_MS: 70_000,
+      UPSTREAM_DEADLINE_MS: 60_000,
+      MAX_INFLIGHT_BYTES: 33_554_432,
     });
+    expect(config.AUTH_LOCKOUT_KEY).toBeUndefined();
     expect(config.SMTP_HOSTNAME.length).toBeGreaterThan(0);
     expect(config.CAKEMAIL_LIST_ID).toBeUndefined();
     expect(Object.isFrozen(config)).toBe(true);
@@ -75,5 +79,48 @@ describe('loadConfig', () => {
 
   it('refuses the same port for both listeners', () => {
     expect(() => loadConfig({ SMTP_PORT: '2525', SMTPS_PORT: '2525' })).toThrow(/SMTPS_PORT: must differ/);
+  });
+
+  it('refuses a shutdown that cannot wait for a relay: SHUTDOWN_TIMEOUT_MS < UPSTREAM_DEADLINE_MS', () => {
+    expect(() => loadConfig({ SHUTDOWN_TIMEOUT_MS: '30000' })).toThrow(
+      'SHUTDOWN_TIMEOUT_MS: must be at least UPSTREAM_DEADLINE_MS (30000 < 60000)',
+    );
+    expect(() => loadConfig({ UPSTREAM_DEADLINE_MS: '90000' })).toThrow(/SHUTDOWN_TIMEOUT_MS: .*UPSTREAM_DEADLINE_MS \(70000 < 90000\)/);
+    expect(loadConfig({ SHUTDOWN_TIMEOUT_MS: '5000', UPSTREAM_DEADLINE_MS: '5000' }).SHUTDOWN_TIMEOUT_MS).toBe(5000);
+  });
+
+  it('refuses MAX_INFLIGHT_BYTES under MAX_MESSAGE_SIZE (a message of an allowed size could never pass); 0 turns the cap off', () => {
+    expect(() => loadConfig({ MAX_INFLIGHT_BYTES: '1000000', MAX_MESSAGE_SIZE: '2000000' })).toThrow(
+      'MAX_INFLIGHT_BYTES: must be 0 or at least MAX_MESSAGE_SIZE (1000000 < 2000000)',
+    );
+    expect(loadConfig({ MAX_INFLIGHT_BYTES: '0' }).MAX_INFLIGHT_BYTES).toBe(0);
+  });
+
+  describe('AUTH_LOCKOUT_KEY', () => {
+    const key = 'k'.repeat(32);
+
+    it('is required with REDIS_URL, naming both', () => {
+      expect(() => loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379' })).toThrow('AUTH_LOCKOUT_KEY: required when REDIS_URL is set');
+      expect(loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379', AUTH_LOCKOUT_KEY: key }).AUTH_LOCKOUT_KEY).toBe(key);
+    });
+
+    it('must be at least 32 bytes, and a bad value is named, never shown', () => {
+      const short = 'secret-but-short-0123456789';
+      let message = '';
+      try {
+        loadConfig({ AUTH_LOCKOUT_KEY: short });
+      } catch (err) {
+        expect(err).toBeInstanceOf(ConfigError);
+        message = (err as Error).message;
+      }
+      expect(message).toContain('AUTH_LOCKOUT_KEY: must be at least 32 bytes');
+      expect(message).not.toContain(short);
+      // Counted in bytes: 16 two-byte characters are enough.
+      expect(loadConfig({ AUTH_LOCKOUT_KEY: 'é'.repeat(16) }).AUTH_LOCKOUT_KEY).toBe('é'.repeat(16));
+    });
+
+    it('is not needed without REDIS_URL', () => {
+      expect(loadConfig({}).AUTH_LOCKOUT_KEY).toBeUndefined();
+    });
   });
 });

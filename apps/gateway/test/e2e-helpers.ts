@@ -31,6 +31,8 @@ export interface StartOptions {
   /** Extra configuration (environment variables as strings), e.g. `{ MAX_RECIPIENTS: '3' }`. */
   readonly env?: Partial<Record<keyof Config, string>>;
   readonly fake?: FakeCakemailOptions;
+  /** Changes the validated configuration, e.g. to one loadConfig refuses, to test what the code does anyway. */
+  readonly adjust?: (config: Config) => Config;
 }
 
 export interface Login {
@@ -95,16 +97,18 @@ export async function startGateway(opts: StartOptions = {}): Promise<RunningGate
   });
   const logger = createLogger({ level: 'debug', format: 'json', destination });
 
-  const config = loadConfig({
+  const loaded = loadConfig({
     ...loopbackGatewayEnv(certs),
     TLS_RELOAD_INTERVAL_MS: '0',
-    SHUTDOWN_TIMEOUT_MS: '2000',
+    // at least UPSTREAM_DEADLINE_MS, which loadConfig requires
+    SHUTDOWN_TIMEOUT_MS: opts.env?.UPSTREAM_DEADLINE_MS ?? '3000',
     CAKEMAIL_API_URL: fake.url,
     CAKEMAIL_TIMEOUT_MS: '2000',
     UPSTREAM_DEADLINE_MS: '3000',
     LOG_LEVEL: 'debug',
     ...opts.env,
   });
+  const config = opts.adjust ? Object.freeze(opts.adjust(loaded)) : loaded;
   let gateway: Gateway;
   let listening;
   try {

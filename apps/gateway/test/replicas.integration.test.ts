@@ -5,8 +5,10 @@
  * recipients Cakemail already accepted. Real redis-server (the one .ci/run
  * starts, or one of the test's own), real SMTP, the fake Cakemail.
  */
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { pino } from 'pino';
+import { connectRedis } from '@cakemail-smtp/smtp-core';
 import {
   authenticated,
   createFakeCakemail,
@@ -35,6 +37,8 @@ beforeAll(async () => {
       ...loopbackGatewayEnv(certs),
       CAKEMAIL_API_URL: api,
       REDIS_URL: redis.url,
+      // the same key on both: they hash usernames alike, so they share the lockouts
+      AUTH_LOCKOUT_KEY: 'replicas-test-lockout-key-0123456789abcdef',
       MAX_AUTH_FAILURES: '100',
     });
     const gateway = createGateway(config, { logger: pino({ level: 'silent' }) });
@@ -62,6 +66,19 @@ it('a pair locked on one replica is locked on the other', async () => {
   // the real customer, same IP, is not locked by failures on another username
   expect((await second.auth(DEFAULT_USER.email, DEFAULT_USER.password)).code).toBe(235);
   second.close();
+
+  // Redis holds neither the username nor its plain SHA-256, which anyone reading it could test guesses against.
+  const client = await connectRedis({ url: redis.url });
+  try {
+    const keys = await client.keys('smtp-gateway:auth:pair:*');
+    expect(keys.length).toBeGreaterThan(0);
+    const all = keys.join(' ');
+    expect(all).not.toContain(username);
+    expect(all).not.toContain(username.split('@')[0]);
+    expect(all).not.toContain(createHash('sha256').update(username).digest('hex').slice(0, 16));
+  } finally {
+    client.disconnect();
+  }
 });
 
 it("a retry on the other replica skips the recipients Cakemail already accepted", async () => {

@@ -16,7 +16,7 @@ it('lets the message in flight finish, says 421 to idle sessions, and refuses ne
     const busy = await gw.login();
     const reply = busy.sendMail(DEFAULT_SENDER.email, ['a@example.net'], textMessage({ subject: 'in flight' }));
     const start = Date.now();
-    while (gw.fake.calls.filter((c) => c.route === 'send').length === 0 && gw.fake.sent().length === 0) {
+    while (gw.fake.counts().send === 0) {
       if (Date.now() - start > 5000) throw new Error('the send never reached the fake');
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
@@ -39,6 +39,39 @@ it('lets the message in flight finish, says 421 to idle sessions, and refuses ne
       socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'));
     });
     expect(refused).toBe('ECONNREFUSED');
+  } finally {
+    await gw.close().catch(() => {});
+  }
+});
+
+it('never cuts a message being relayed: the client gets its real 250 (not 421 while Cakemail delivers), and it is sent once', async () => {
+  // loadConfig refuses SHUTDOWN_TIMEOUT_MS < UPSTREAM_DEADLINE_MS; the drain must not cut a relay
+  // even then, so this configuration is built past it: the relay outlasts the shutdown timeout.
+  const gw = await startGateway({
+    env: { UPSTREAM_DEADLINE_MS: '10000', SHUTDOWN_TIMEOUT_MS: '10000' },
+    adjust: (config) => ({ ...config, SHUTDOWN_TIMEOUT_MS: 300 }),
+  });
+  try {
+    gw.fake.faults.set('send', { delayMs: 2000 });
+    const busy = await gw.login();
+    const reply = busy.sendMail(DEFAULT_SENDER.email, ['a@example.net'], textMessage({ subject: 'slow relay' }));
+    const start = Date.now();
+    // counts() counts a call when it arrives; calls and sent() record it once answered.
+    while (gw.fake.counts().send === 0) {
+      if (Date.now() - start > 5000) throw new Error('the send never reached the fake');
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    expect(gw.fake.sent()).toEqual([]); // mid-relay
+
+    const closing = gw.gateway.close();
+    const line = lineOf(await reply);
+    const sent = gw.fake.sent();
+    expect(sent).toHaveLength(1);
+    expect(line).toBe(`250 2.0.0 Ok: queued as ${sent[0]?.id}`);
+    expect(lineOf(await busy.read())).toBe('421 4.3.2 Service shutting down, try again later');
+    await busy.closed();
+    await closing;
+    expect(gw.fake.calls.filter((c) => c.route === 'send')).toHaveLength(1);
   } finally {
     await gw.close().catch(() => {});
   }

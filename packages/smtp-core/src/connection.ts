@@ -16,10 +16,15 @@
  *    EHLO, unknown…) and commands refused with a 5xx (AUTH before TLS, RCPT
  *    out of sequence…; Postfix's hard error limit) are counted between
  *    messages; over the limit, `421 4.7.0`.
- * 8. An overall session cap: `421 4.4.2` once it is reached, between commands.
+ * 8. An overall session cap: `421 4.4.2` once it is reached, between commands
+ *    or while a message is being received (the message is dropped); a message
+ *    already received gets its reply first.
  * 9. The library's own `421`s carry the right enhanced code and our wording.
  * 10. Shutdown drains: idle sessions get `421 4.3.2` at once; a session in the
- *     middle of a message gets its reply first, then the `421`.
+ *     middle of a message gets its reply first, then the `421`. At the cut-off
+ *     the sessions left get `421 4.3.2`, except one whose message is received
+ *     and waits for its reply: that reply is never cut short, as the backend
+ *     may deliver the message anyway.
  */
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
@@ -46,6 +51,12 @@ export interface GatewayServerOptions extends SMTPServerOptions {
   maxJunkCommands: number;
   /** Overall session cap in ms; 0: none. */
   sessionMaxMs: number;
+  /**
+   * The longest the backend takes to answer a message it has received in full.
+   * A shutdown cuts the sessions that are not waiting for such a reply this
+   * long before closeTimeout, so every reply fits in closeTimeout. 0: at closeTimeout.
+   */
+  maxReplyWaitMs: number;
   hooks: GatewayHooks;
 }
 
@@ -93,9 +104,18 @@ export class GatewayConnection extends SMTPConnection {
     });
   }
 
-  /** The session cap: answered between commands, never in the middle of one. */
+  /**
+   * The session cap: answered between commands, or while a message is being
+   * received (the message is dropped). A command being handled, a TLS upgrade
+   * or a received message waiting for its reply is answered first.
+   */
   private expire(): void {
     if (this._closing || this._closed) return;
+    if (this.receiving) {
+      this.gatewayOptions.hooks.limit('session_time');
+      this.dropMessage(Replies.S421_SESSION_TOO_LONG);
+      return;
+    }
     if (this._handlerPending || this._dataStream || this._upgrading) {
       this.sessionTimer = setTimeout(() => this.expire(), 100);
       this.sessionTimer.unref();
@@ -103,6 +123,16 @@ export class GatewayConnection extends SMTPConnection {
     }
     this.gatewayOptions.hooks.limit('session_time');
     this.reply(Replies.S421_SESSION_TOO_LONG);
+  }
+
+  /**
+   * Sends `r` (a 421) and closes, dropping the message being received: its
+   * stream fails, so the session abandons it and nothing of it is relayed.
+   */
+  dropMessage(r: SmtpError): void {
+    const stream = this._dataStream;
+    this.reply(r);
+    if (stream && !stream.destroyed) stream.destroy(r);
   }
 
   override _onClose(): void {
@@ -118,7 +148,7 @@ export class GatewayConnection extends SMTPConnection {
   override send(code: number, data?: string | string[] | null, context?: string | false): void {
     if (this.hideAuth && Array.isArray(data)) data = data.filter((line) => !/^AUTH\b/i.test(line));
     // The library's own limit replies: counted like ours, worded like ours.
-    if (code === 452) {
+    if (code === 452 && !(typeof data === 'string' && ENHANCED.test(data))) {
       this.gatewayOptions.hooks.limit('recipients');
       data = Replies.S452_TOO_MANY_RECIPIENTS.text;
     }
@@ -256,6 +286,16 @@ export class GatewayConnection extends SMTPConnection {
   get busy(): boolean {
     return this._handlerPending || Boolean(this._dataStream) || this._upgrading;
   }
+
+  /** A message is being received (DATA, before the final dot). */
+  get receiving(): boolean {
+    return Boolean(this._dataStream) && Boolean(this._parser && this._parser._dataMode);
+  }
+
+  /** A message was received in full and waits for its reply (the backend is relaying it). */
+  get awaitingReply(): boolean {
+    return Boolean(this._dataStream) && Boolean(this._parser && !this._parser._dataMode);
+  }
 }
 
 export class GatewayServer extends SMTPServer {
@@ -272,12 +312,31 @@ export class GatewayServer extends SMTPServer {
   /**
    * Stops accepting; sessions that wait on nothing get `421 4.3.2` now, the
    * others when their current command is answered (see _resetSession and the
-   * library's `_onCommand`), and whatever is left at closeTimeout is cut.
+   * library's `_onCommand`). At closeTimeout - maxReplyWaitMs the sessions left
+   * are cut with `421 4.3.2` (a message still being received is dropped),
+   * except those whose message was received and waits for its reply: the
+   * backend may deliver it whatever the client is told, so the client gets
+   * that reply, then the `421`. `callback` runs once every connection is gone.
    */
   override close(callback?: () => void): void {
     super.close(callback);
+    // The library's timer cuts every session, and calls back while some are still open.
+    if (this._closeTimeout) clearTimeout(this._closeTimeout);
+    const { closeTimeout = 30_000, maxReplyWaitMs } = this.options;
+    this._closeTimeout = setTimeout(() => this.cut(), Math.max(0, closeTimeout - maxReplyWaitMs));
+    this._closeTimeout.unref();
     for (const connection of this.connections) {
       if (connection instanceof GatewayConnection && !connection.busy) connection.reply(Replies.S421_SHUTTING_DOWN);
+    }
+  }
+
+  /** The drain's cut-off: every session goes, except a received message waiting for its reply. */
+  private cut(): void {
+    for (const connection of this.connections) {
+      if (!(connection instanceof GatewayConnection)) continue;
+      if (connection.awaitingReply) continue;
+      connection.dropMessage(Replies.S421_SHUTTING_DOWN);
+      connection.close();
     }
   }
 

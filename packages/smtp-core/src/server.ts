@@ -11,6 +11,7 @@ import { clientKey } from './client-address.js';
 import { DataGuard, type BareLfPolicy } from './data-guard.js';
 import type { GatewayServer, GatewayServerOptions } from './connection.js';
 import { Replies, isSmtpError } from './errors.js';
+import { InflightBudget } from './inflight.js';
 import { silentLogger, type Logger } from './logger.js';
 import { noCount, type CountHook } from './metrics.js';
 import type { Backend, ConnectionInfo, Session } from './session.js';
@@ -54,8 +55,24 @@ export interface SmtpLimits {
   /** Commands before a successful AUTH (AUTH itself not counted); then `421 4.7.0`. */
   readonly maxUnauthenticatedCommands: number;
   readonly bareLf: BareLfPolicy;
-  /** How long close() lets sessions finish before cutting them off. */
+  /**
+   * Message bytes held at once across all sessions, from the first DATA byte
+   * until the reply is sent. Over it: `452 4.3.1` at `MAIL FROM ... SIZE=`
+   * (checked against what is free then, nothing reserved) or `451 4.3.1`
+   * during DATA. 0: no limit.
+   */
+  readonly maxInflightBytes: number;
+  /**
+   * How long close() lets sessions finish before cutting them off. A session
+   * whose message was received and waits for its reply is never cut.
+   */
   readonly closeTimeoutMs: number;
+  /**
+   * The longest the backend takes to answer a message received in full (the
+   * relay's deadline). close() cuts sessions this long before closeTimeoutMs,
+   * so that every reply still fits in closeTimeoutMs. 0: cut at closeTimeoutMs.
+   */
+  readonly maxReplyWaitMs: number;
 }
 
 export const defaultLimits: SmtpLimits = Object.freeze({
@@ -71,7 +88,9 @@ export const defaultLimits: SmtpLimits = Object.freeze({
   maxAuthFailures: 3,
   maxUnauthenticatedCommands: 10,
   bareLf: 'normalize',
+  maxInflightBytes: 0,
   closeTimeoutMs: 30_000,
+  maxReplyWaitMs: 0,
 });
 
 export interface SmtpServerOptions {
@@ -106,6 +125,8 @@ export interface SmtpServer {
   close(): Promise<void>;
   /** Open SMTP sessions across both listeners. */
   readonly connections: number;
+  /** Message bytes held now (see SmtpLimits.maxInflightBytes). */
+  readonly inflightBytes: number;
 }
 
 interface Live {
@@ -138,6 +159,7 @@ export function createSmtpServer(options: SmtpServerOptions): SmtpServer {
   const trustedProxies = options.proxyTrustedCidrs ? trustedPeers(options.proxyTrustedCidrs) : undefined;
   const authLimiter = options.authLimiter ?? createMemoryAuthLimiter();
   const limit = (reason: string): void => count('limit', reason);
+  const budget = new InflightBudget(limits.maxInflightBytes);
 
   /** The library sends `err.responseCode` and `err.message`; SmtpErrors carry their own enhanced code. */
   function toLibraryError(err: unknown, log: Logger, during: string): Error {
@@ -170,6 +192,7 @@ export function createSmtpServer(options: SmtpServerOptions): SmtpServer {
       maxRecipients: limits.maxRecipients,
       socketTimeout: limits.idleTimeoutMs,
       closeTimeout: limits.closeTimeoutMs,
+      maxReplyWaitMs: limits.maxReplyWaitMs,
       maxClients: limits.maxConnections || Infinity,
       handshakeTimeout: limits.handshakeTimeoutMs,
       maxJunkCommands: limits.maxJunkCommands,
@@ -245,6 +268,12 @@ export function createSmtpServer(options: SmtpServerOptions): SmtpServer {
         const args = (address.args || {}) as Record<string, string | boolean | undefined>;
         const size = typeof args['SIZE'] === 'string' ? Number(args['SIZE']) : undefined;
         const body = typeof args['BODY'] === 'string' ? args['BODY'].toLowerCase() : undefined;
+        // A declaration costs the client nothing, so it reserves nothing: it is only checked.
+        if (size !== undefined && size > budget.free) {
+          limit('inflight_bytes');
+          state.log.info({ size, free: budget.free }, 'declared size over the free in-flight budget');
+          return callback(toLibraryError(Replies.S452_INFLIGHT_FULL, state.log, 'mail'));
+        }
         state.session
           .mail(address.address || '', {
             ...(size !== undefined && Number.isFinite(size) ? { size } : {}),
@@ -270,7 +299,7 @@ export function createSmtpServer(options: SmtpServerOptions): SmtpServer {
           stream.resume();
           return callback(toLibraryError(new Error('no session'), logger, 'data'));
         }
-        const guard = new DataGuard(stream, { maxSize: limits.maxMessageSize, bareLf: limits.bareLf });
+        const guard = new DataGuard(stream, { maxSize: limits.maxMessageSize, bareLf: limits.bareLf, budget });
         const envelope = session.envelope;
         const info = {
           from: envelope.mailFrom ? envelope.mailFrom.address : '',
@@ -280,21 +309,34 @@ export function createSmtpServer(options: SmtpServerOptions): SmtpServer {
           (text) => ({ ok: true as const, text }),
           (err: unknown) => ({ ok: false as const, err }),
         );
+        // The callback sends the reply: the message's bytes are given back after it.
+        const answer = (err: Error | null, text?: string): void => {
+          try {
+            callback(err, text);
+          } finally {
+            guard.release();
+          }
+        };
         void result.then(async (outcome) => {
           guard.detach();
           await guard.finished;
+          if (guard.aborted) {
+            // The connection closed or the message was dropped (session cap, shutdown): nobody to answer.
+            state.log.info({ bytes: guard.bytes }, 'message dropped before the final dot');
+            return answer(toLibraryError(Replies.S451_INTERNAL, state.log, 'data'));
+          }
           if (guard.violation) {
             limit(guard.violation.reason);
-            count('message', 'permanent');
+            count('message', guard.violation.reply.temporary ? 'temporary' : 'permanent');
             state.log.info({ bytes: guard.bytes, reply: guard.violation.reply.code }, 'message refused');
-            return callback(toLibraryError(guard.violation.reply, state.log, 'data'));
+            return answer(toLibraryError(guard.violation.reply, state.log, 'data'));
           }
           if (!outcome.ok) {
             count('message', isSmtpError(outcome.err) && outcome.err.temporary ? 'temporary' : 'permanent');
-            return callback(toLibraryError(outcome.err, state.log, 'data'));
+            return answer(toLibraryError(outcome.err, state.log, 'data'));
           }
           count('message', 'accepted');
-          callback(null, `2.0.0 ${outcome.text}`);
+          answer(null, `2.0.0 ${outcome.text}`);
         });
       },
       onClose(session) {
@@ -370,6 +412,9 @@ export function createSmtpServer(options: SmtpServerOptions): SmtpServer {
     },
     get connections() {
       return servers.reduce((sum, server) => sum + server.connections.size, 0);
+    },
+    get inflightBytes() {
+      return budget.used;
     },
   };
 }

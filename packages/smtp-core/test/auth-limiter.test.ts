@@ -3,7 +3,7 @@
  * (a redis-server of our own, or REDIS_URL). Every Redis test uses its own
  * key prefix, so a shared REDIS_URL needs no flushing.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, createHmac, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -23,6 +23,8 @@ const USER = 'customer@example.com';
 const PASSWORD = 'right password';
 const IP = '203.0.113.7';
 const OTHER_IP = '198.51.100.20';
+/** What AUTH_LOCKOUT_KEY holds: at least 32 bytes. */
+const KEY = 'test-lockout-key-0123456789abcdef0123456789';
 
 let redis: TestRedis;
 beforeAll(async () => {
@@ -69,7 +71,10 @@ interface Store {
 
 const stores: Store[] = [
   { name: 'memory', make: async (options) => track(createMemoryAuthLimiter(options)) },
-  { name: 'redis', make: async (options) => track(await createRedisAuthLimiter({ ...options, url: redis.url, keyPrefix: prefix() })) },
+  {
+    name: 'redis',
+    make: async (options) => track(await createRedisAuthLimiter({ usernameKey: KEY, ...options, url: redis.url, keyPrefix: prefix() })),
+  },
 ];
 
 describe.each(stores)('$name store', ({ make }) => {
@@ -178,6 +183,12 @@ describe('options', () => {
   it.each([{ pairLimit: 0 }, { ipLimit: -1 }, { windowMs: 1.5 }, { pairLimit: Number.NaN }])('refuses %o', (options) => {
     expect(() => createMemoryAuthLimiter(options)).toThrow(RangeError);
   });
+
+  it('refuses a username key under 32 bytes, without showing it', () => {
+    const short = 'k'.repeat(31);
+    expect(() => createMemoryAuthLimiter({ usernameKey: short })).toThrow('the username key must be at least 32 bytes, got 31');
+    expect(() => createMemoryAuthLimiter({ usernameKey: Buffer.alloc(32) })).not.toThrow();
+  });
 });
 
 describe('keys', () => {
@@ -187,9 +198,11 @@ describe('keys', () => {
     expect(normalizeIp('2001:db8:0:0:ffff::2')).toBe('2001:db8:0:0::/64');
   });
 
-  it('hashes the normalized username with SHA-256, 32 hex characters', () => {
-    const expected = createHash('sha256').update(USER).digest('hex').slice(0, 32);
-    expect(usernameHash(' Customer@Example.COM')).toBe(expected);
+  it('hashes the normalized username with HMAC-SHA-256 under the key, 32 hex characters', () => {
+    const expected = createHmac('sha256', KEY).update(USER).digest('hex').slice(0, 32);
+    expect(usernameHash(' Customer@Example.COM', KEY)).toBe(expected);
+    expect(usernameHash(USER, `${KEY}!`)).not.toBe(expected);
+    expect(expected).not.toBe(createHash('sha256').update(USER).digest('hex').slice(0, 32));
   });
 });
 
@@ -212,14 +225,17 @@ describe('redis store', () => {
     return { errors, onError: (_err, during) => errors.push(during) };
   }
 
-  it('keys by IP and username hash, never the username, each with a TTL of the window', async () => {
+  it('keys by IP and the username HMAC, never the username nor its plain SHA-256, each with a TTL of the window', async () => {
     const keyPrefix = prefix();
-    const limiter = track(await createRedisAuthLimiter({ url: redis.url, keyPrefix }));
+    const limiter = track(await createRedisAuthLimiter({ url: redis.url, keyPrefix, usernameKey: KEY }));
     await limiter.fail('Customer@Example.com', `::ffff:${IP}`);
     const client = track({ redis: new Redis(redis.url), close: async () => void (await client.redis.quit()) });
     const keys = (await client.redis.keys(`${keyPrefix}:*`)).sort();
-    expect(keys).toEqual([`${keyPrefix}:ip:${IP}`, `${keyPrefix}:pair:${usernameHash(USER)}@${IP}`]);
+    expect(keys).toEqual([`${keyPrefix}:ip:${IP}`, `${keyPrefix}:pair:${usernameHash(USER, KEY)}@${IP}`]);
     expect(keys.join(' ')).not.toMatch(/customer|example/i);
+    // A plain hash can be tested against guessed usernames by whoever reads Redis.
+    const sha256 = createHash('sha256').update(USER).digest('hex');
+    expect(keys.join(' ')).not.toContain(sha256.slice(0, 16));
     for (const key of keys) {
       const ttl = await client.redis.pttl(key);
       expect(ttl).toBeGreaterThan(14 * 60_000);
@@ -229,8 +245,8 @@ describe('redis store', () => {
 
   it('shares counts between replicas on one Redis', async () => {
     const keyPrefix = prefix();
-    const a = track(await createRedisAuthLimiter({ url: redis.url, keyPrefix }));
-    const b = track(await createRedisAuthLimiter({ url: redis.url, keyPrefix }));
+    const a = track(await createRedisAuthLimiter({ url: redis.url, keyPrefix, usernameKey: KEY }));
+    const b = track(await createRedisAuthLimiter({ url: redis.url, keyPrefix, usernameKey: KEY }));
     await failTimes(a, 5, USER, IP);
     await failTimes(b, 4, USER, IP);
     expect(await a.check(USER, IP)).toEqual({ locked: false });
@@ -245,7 +261,7 @@ describe('redis store', () => {
   it('fails open when Redis goes away: check() resolves unlocked, counting goes on in memory, Redis is used again when back', async () => {
     const proxy: RedisProxy = track(await startRedisProxy(redis.url));
     const { errors, onError } = recorder();
-    const limiter = track(await createRedisAuthLimiter({ url: proxy.url, keyPrefix: prefix(), onError }));
+    const limiter = track(await createRedisAuthLimiter({ url: proxy.url, keyPrefix: prefix(), onError, usernameKey: KEY }));
     await failTimes(limiter, 3, USER, IP);
     expect(errors).toEqual([]);
 
@@ -280,7 +296,7 @@ describe('redis store', () => {
   it('fails open on a Redis that stops answering, within the command timeout', async () => {
     const proxy = track(await startRedisProxy(redis.url));
     const { errors, onError } = recorder();
-    const limiter = track(await createRedisAuthLimiter({ url: proxy.url, keyPrefix: prefix(), onError, commandTimeoutMs: 200 }));
+    const limiter = track(await createRedisAuthLimiter({ url: proxy.url, keyPrefix: prefix(), onError, commandTimeoutMs: 200, usernameKey: KEY }));
     proxy.hang();
     const started = Date.now();
     expect(await limiter.check(USER, IP)).toEqual({ locked: false });
@@ -293,7 +309,7 @@ describe('redis store', () => {
   it('does not start on a Redis it cannot reach', async () => {
     const proxy = await startRedisProxy(redis.url);
     await proxy.cut();
-    await expect(createRedisAuthLimiter({ url: proxy.url, connectTimeoutMs: 2000 })).rejects.toThrow(
+    await expect(createRedisAuthLimiter({ url: proxy.url, connectTimeoutMs: 2000, usernameKey: KEY })).rejects.toThrow(
       /^Redis is not reachable: connect ECONNREFUSED/,
     );
   });

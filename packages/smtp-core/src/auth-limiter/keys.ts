@@ -1,10 +1,12 @@
 /**
  * How a login attempt becomes counter keys. Usernames are case-insensitive and
  * never kept in clear (not in Redis, not in memory): they are keyed by a
- * truncated SHA-256. Addresses as clientKey() counts them: IPv4-mapped IPv6
- * folded onto IPv4, IPv6 by its /64.
+ * truncated HMAC-SHA-256 under a secret key (AUTH_LOCKOUT_KEY), so whoever
+ * reads the store cannot test guessed usernames against it, as they could a
+ * plain hash. Addresses as clientKey() counts them: IPv4-mapped IPv6 folded
+ * onto IPv4, IPv6 by its /64.
  */
-import { createHash } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { clientKey } from '../client-address.js';
 
 /** The counter keys for one (username, IP) attempt. */
@@ -25,12 +27,32 @@ export function normalizeIp(ip: string): string {
   return clientKey(ip);
 }
 
-/** 32 hex characters (128 bits) of SHA-256 over the normalized username. */
-export function usernameHash(username: string): string {
-  return createHash('sha256').update(normalizeUsername(username), 'utf8').digest('hex').slice(0, 32);
+/** The shortest key usernameHash() takes: 32 bytes, the HMAC-SHA-256 output size. */
+export const MIN_USERNAME_KEY_BYTES = 32;
+
+/** The HMAC key of usernames: at least 32 bytes; a string is taken as its UTF-8 bytes. */
+export type UsernameKey = string | Uint8Array;
+
+/** Throws a RangeError, which never shows the key, when it is too short. */
+export function checkUsernameKey(key: UsernameKey): Buffer {
+  const bytes = typeof key === 'string' ? Buffer.from(key, 'utf8') : Buffer.from(key);
+  if (bytes.length < MIN_USERNAME_KEY_BYTES) {
+    throw new RangeError(`the username key must be at least ${MIN_USERNAME_KEY_BYTES} bytes, got ${bytes.length}`);
+  }
+  return bytes;
 }
 
-export function attemptKeys(username: string, ip: string): AttemptKeys {
+/** A random key for this process: counters that only this process reads. */
+export function randomUsernameKey(): Buffer {
+  return randomBytes(MIN_USERNAME_KEY_BYTES);
+}
+
+/** 32 hex characters (128 bits) of HMAC-SHA-256(key, normalized username). */
+export function usernameHash(username: string, key: UsernameKey): string {
+  return createHmac('sha256', key).update(normalizeUsername(username), 'utf8').digest('hex').slice(0, 32);
+}
+
+export function attemptKeys(username: string, ip: string, key: UsernameKey): AttemptKeys {
   const address = normalizeIp(ip);
-  return { pair: `${usernameHash(username)}@${address}`, ip: address };
+  return { pair: `${usernameHash(username, key)}@${address}`, ip: address };
 }

@@ -8,7 +8,7 @@
  * an attacker elsewhere must not be able to lock a customer out.
  */
 import { RateLimiterMemory, type RateLimiterAbstract, type RateLimiterRes } from 'rate-limiter-flexible';
-import { attemptKeys } from './keys.js';
+import { attemptKeys, checkUsernameKey, randomUsernameKey, type UsernameKey } from './keys.js';
 
 /** What failed, for the onError hook. `redis` is the connection itself. */
 export type AuthLimiterOperation = 'check' | 'fail' | 'succeed' | 'redis';
@@ -20,6 +20,12 @@ export interface AuthLimiterOptions {
   readonly ipLimit?: number;
   /** The counting window and the lock's length, rounded up to whole seconds. Default 15 minutes. */
   readonly windowMs?: number;
+  /**
+   * The HMAC key usernames are hashed with (at least 32 bytes; a string is
+   * taken as its UTF-8 bytes). Replicas that share counters share it. Default:
+   * a random key for this process, which only suits counters kept in memory.
+   */
+  readonly usernameKey?: UsernameKey;
   /**
    * Told about store errors, which the limiter otherwise swallows (it never
    * rejects). Usernames are not in the error. Default: ignore.
@@ -59,6 +65,7 @@ export interface LimiterSettings {
   readonly pairLimit: number;
   readonly ipLimit: number;
   readonly windowSec: number;
+  readonly usernameKey: Buffer;
   readonly onError: (err: unknown, during: AuthLimiterOperation) => void;
 }
 
@@ -76,6 +83,7 @@ export function limiterSettings(options: AuthLimiterOptions): LimiterSettings {
     pairLimit,
     ipLimit,
     windowSec: Math.ceil(windowMs / 1000),
+    usernameKey: options.usernameKey === undefined ? randomUsernameKey() : checkUsernameKey(options.usernameKey),
     // A throwing hook must not break the never-rejects promise.
     onError: hook
       ? (err, during) => {
@@ -123,7 +131,7 @@ export function createAuthLimiter(
   fallback: Counters | undefined,
   close: () => Promise<void>,
 ): AuthLimiter {
-  const { pairLimit, ipLimit, windowSec, onError } = settings;
+  const { pairLimit, ipLimit, windowSec, usernameKey, onError } = settings;
 
   async function on<T>(during: AuthLimiterOperation, op: (counters: Counters) => Promise<T>): Promise<T> {
     try {
@@ -137,7 +145,7 @@ export function createAuthLimiter(
 
   return {
     async check(username, ip) {
-      const keys = attemptKeys(username, ip);
+      const keys = attemptKeys(username, ip, usernameKey);
       try {
         const [pair, address] = await on('check', (c) => Promise.all([c.pair.get(keys.pair), c.ip.get(keys.ip)]));
         return longer(lockOf(address, ipLimit, 'ip'), lockOf(pair, pairLimit, 'pair'));
@@ -148,7 +156,7 @@ export function createAuthLimiter(
     },
 
     async fail(username, ip) {
-      const keys = attemptKeys(username, ip);
+      const keys = attemptKeys(username, ip, usernameKey);
       try {
         await on('fail', async (c) => {
           const [pair, address] = await Promise.all([c.pair.penalty(keys.pair), c.ip.penalty(keys.ip)]);
@@ -165,7 +173,7 @@ export function createAuthLimiter(
     },
 
     async succeed(username, ip) {
-      const { pair } = attemptKeys(username, ip);
+      const { pair } = attemptKeys(username, ip, usernameKey);
       try {
         // Also forget failures the fallback counted during an outage.
         await Promise.all([on('succeed', (c) => c.pair.delete(pair)), fallback?.pair.delete(pair)]);

@@ -11,12 +11,14 @@
  * Redis is used again as soon as it answers; counts kept in memory meanwhile
  * are not copied back.
  *
- * Keys (the username only as a hash, see keys.ts), each with a TTL of one window:
- *   <keyPrefix>:pair:<sha256(username)[0..32]>@<ip>   failures of the pair
- *   <keyPrefix>:ip:<ip>                               failures from the IP
+ * Keys (the username only as an HMAC under usernameKey, see keys.ts), each
+ * with a TTL of one window:
+ *   <keyPrefix>:pair:<hmac-sha256(key, username)[0..32]>@<ip>   failures of the pair
+ *   <keyPrefix>:ip:<ip>                                         failures from the IP
  */
 import type { Redis } from 'ioredis';
 import { connectRedis } from '../redis.js';
+import type { UsernameKey } from './keys.js';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
 import {
   createAuthLimiter,
@@ -31,6 +33,8 @@ import {
 export interface RedisAuthLimiterOptions extends AuthLimiterOptions {
   /** `redis://` or `rediss://` URL, e.g. REDIS_URL. */
   readonly url: string;
+  /** Required here: every replica sharing the counters hashes usernames with the same key (AUTH_LOCKOUT_KEY). */
+  readonly usernameKey: UsernameKey;
   /** Prefix of every key; replicas that share counts share it. Default `smtp-gateway:auth`. */
   readonly keyPrefix?: string;
   /** A command slower than this fails (and falls back to memory). Default 1000 ms. */
