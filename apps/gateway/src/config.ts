@@ -46,6 +46,9 @@ const schema = z.object({
   AUTH_LOCKOUT_USER_IP: z.coerce.number().int().min(1).default(10),
   AUTH_LOCKOUT_IP: z.coerce.number().int().min(1).default(30),
   AUTH_LOCKOUT_WINDOW_MS: ms.default(900_000),
+  AUTH_CACHE_TTL_MS: z.coerce.number().int().min(0).max(86_400_000).default(60_000),
+  INFLIGHT_WAIT_MS: z.coerce.number().int().min(0).max(86_400_000).default(15_000),
+  BOUNCE_PARTIAL_FAILURES: z.enum(['on', 'off']).default('on'),
   REDIS_URL: z
     .string()
     .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')

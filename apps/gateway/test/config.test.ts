@@ -17,6 +17,9 @@ describe('loadConfig', () => {
       MAX_RECIPIENTS: 100,
       CAKEMAIL_CONNECTIONS: 256,
       BARE_LF_POLICY: 'normalize',
+      AUTH_CACHE_TTL_MS: 60_000,
+      INFLIGHT_WAIT_MS: 15_000,
+      BOUNCE_PARTIAL_FAILURES: 'on',
     });
     expect(config.SMTP_HOSTNAME.length).toBeGreaterThan(0);
     expect(config.CAKEMAIL_LIST_ID).toBeUndefined();
@@ -45,6 +48,9 @@ describe('loadConfig', () => {
     ['CAKEMAIL_CONNECTIONS', 'many'],
     ['BARE_LF_POLICY', 'ignore'],
     ['SMTP_HOSTNAME', 'bad host\r\nname'],
+    ['AUTH_CACHE_TTL_MS', '-1'],
+    ['INFLIGHT_WAIT_MS', 'soon'],
+    ['BOUNCE_PARTIAL_FAILURES', 'yes'],
   ])('names %s when it is invalid (%j)', (name, value) => {
     let message = '';
     try {

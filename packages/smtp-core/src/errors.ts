@@ -67,6 +67,7 @@ const catalogue = {
   S451_INTERNAL: [451, '4.3.0', 'Temporary internal error, try again later'],
   S451_UPSTREAM_UNAVAILABLE: [451, '4.3.0', 'Cakemail is temporarily unavailable, try again later'],
   S451_UPSTREAM_RATE_LIMITED: [451, '4.7.1', 'Cakemail rate limit reached, try again later'],
+  S451_DELIVERY_IN_PROGRESS: [451, '4.3.0', 'A delivery of this message is still in progress, try again later'],
   S452_TOO_MANY_RECIPIENTS: [452, '4.5.3', 'Too many recipients'],
   S454_AUTH_UNAVAILABLE: [454, '4.7.0', 'Temporary authentication failure, try again later'],
   S454_AUTH_LOCKED: [454, '4.7.0', 'Too many failed authentication attempts, try again later'],
