@@ -340,8 +340,6 @@ class RelaySession implements Session {
   async #sendOne(job: SendJob, rcpt: string): Promise<Outcome> {
     const { auth, accountId, parsed, prepared, opts } = job;
     const key = acceptedKey(accountId, parsed.fingerprint, rcpt);
-    const known = await this.#known(key, 'sending anyway');
-    if (known !== undefined) return { rcpt, ok: true, id: known, reused: true, key };
     // Only an identified message can be a retry of one in flight (see #rememberUnidentified).
     let mark: string | undefined;
     if (parsed.identified) {
@@ -349,6 +347,9 @@ class RelaySession implements Session {
       if (turn.kind === 'accepted') return { rcpt, ok: true, id: turn.id, reused: true, key };
       if (turn.kind === 'busy') return { rcpt, ok: false, error: Replies.S451_DELIVERY_IN_PROGRESS };
       mark = turn.token;
+    } else {
+      const known = await this.#known(key, 'sending anyway');
+      if (known !== undefined) return { rcpt, ok: true, id: known, reused: true, key };
     }
     try {
       const result = await this.#withToken(auth, opts, (token) =>
@@ -395,9 +396,11 @@ class RelaySession implements Session {
   }
 
   /**
-   * Marks the recipient in flight, or, when another attempt holds the mark, waits until it is
-   * accepted (its id is answered), its mark is gone (this attempt takes it and sends), or
-   * `waitUntil` (busy: the client gets 451 and retries later).
+   * Marks the recipient in flight and answers its id instead when it was accepted already. When
+   * another attempt holds the mark, waits until that one is accepted (its id is answered), its
+   * mark is gone (this attempt takes it and sends), or `waitUntil` (busy: the client gets 451
+   * and retries later). The store is read after the claim, so an attempt accepted and cleared
+   * just before it is still seen.
    */
   async #takeTurn(
     key: string,
@@ -408,7 +411,6 @@ class RelaySession implements Session {
     for (;;) {
       const token = await this.#s.inflight.claim(key, ttlMs);
       if (token !== undefined) {
-        // The other attempt may have been accepted between the first read and this claim.
         const known = await this.#known(key, 'sending anyway');
         if (known === undefined) return { kind: 'mine', token };
         await this.#s.inflight.release(key, token);
