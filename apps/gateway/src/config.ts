@@ -76,6 +76,9 @@ const schema = z.object({
     .string()
     .refine((value) => Buffer.byteLength(value, 'utf8') >= MIN_USERNAME_KEY_BYTES, `must be at least ${MIN_USERNAME_KEY_BYTES} bytes`)
     .optional(),
+  AUTH_CACHE_TTL_MS: z.coerce.number().int().min(0).max(86_400_000).default(60_000),
+  INFLIGHT_WAIT_MS: z.coerce.number().int().min(0).max(86_400_000).default(15_000),
+  BOUNCE_PARTIAL_FAILURES: z.enum(['on', 'off']).default('on'),
   REDIS_URL: z
     .string()
     .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')

@@ -65,7 +65,8 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
       logger.info({ subject: current.current().subject, notAfter: current.current().notAfter.toISOString() }, 'TLS certificate loaded');
 
       // Redis (REDIS_URL) is optional and shared by every replica: the lockout
-      // counters and the accepted-recipient store. Its URL may hold a password:
+      // counters, the accepted-recipient store and the in-flight marks (both
+      // written through to memory, used while Redis is away). Its URL may hold a password:
       // never logged. At most one warning every 30 s while it is away.
       let lastStoreWarning = 0;
       const storeWarning = (store: string, err: unknown): void => {
@@ -74,7 +75,10 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
         logger.warn({ store, err: err instanceof Error ? err.message : String(err) }, 'Redis unavailable');
       };
       if (config.REDIS_URL && !deps.backend) {
-        accepted = await RedisAcceptedStore.connect({ url: config.REDIS_URL, onError: (err) => storeWarning('accepted', err) });
+        accepted = await RedisAcceptedStore.connect({
+          url: config.REDIS_URL,
+          onError: (err) => storeWarning('accepted (answering from memory meanwhile)', err),
+        });
       }
       const backend =
         deps.backend ??
@@ -86,8 +90,12 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
             deadlineMs: config.UPSTREAM_DEADLINE_MS,
             emailType: config.CAKEMAIL_EMAIL_TYPE,
             ...(config.CAKEMAIL_LIST_ID === undefined ? {} : { listId: config.CAKEMAIL_LIST_ID }),
+            authCacheTtlMs: config.AUTH_CACHE_TTL_MS,
+            inflightWaitMs: config.INFLIGHT_WAIT_MS,
+            bounces: config.BOUNCE_PARTIAL_FAILURES === 'on',
+            hostname: config.SMTP_HOSTNAME,
           },
-          { logger, ...(accepted ? { store: accepted } : {}) },
+          { logger, onBounce: metrics.bounce, ...(accepted ? { store: accepted, inflight: accepted.inflight } : {}) },
         ));
 
       const lockout = {
@@ -102,7 +110,7 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
         ? // loadConfig requires the key with REDIS_URL; an empty one is refused here too.
           await createRedisAuthLimiter({ ...lockout, url: config.REDIS_URL, usernameKey: config.AUTH_LOCKOUT_KEY ?? '' })
         : createMemoryAuthLimiter(lockout);
-      logger.info({ store: config.REDIS_URL ? 'redis' : 'memory' }, 'lockout counters and accepted-recipient store');
+      logger.info({ store: config.REDIS_URL ? 'redis' : 'memory' }, 'lockout counters, accepted-recipient store and in-flight marks');
 
       smtp = createSmtpServer({
         hostname: config.SMTP_HOSTNAME,

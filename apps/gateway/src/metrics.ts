@@ -15,6 +15,8 @@ export interface GatewayMetrics {
   inflightBytes(read: () => number): void;
   /** The serving certificate's expiry, read at scrape time. */
   certificateExpiry(read: () => Date): void;
+  /** A delivery status notification sent, or failed. */
+  readonly bounce: (result: 'sent' | 'failed') => void;
 }
 
 export function createMetrics(): GatewayMetrics {
@@ -29,6 +31,14 @@ export function createMetrics(): GatewayMetrics {
     limit: new Counter({ name: 'smtp_gateway_limit_rejections_total', help: 'Things refused by a limit or edge defence, by reason.', labelNames: ['reason'], registers: [registry] }),
     message: new Counter({ name: 'smtp_gateway_messages_total', help: 'Message transactions, by result (accepted|temporary|permanent).', labelNames: ['reason'], registers: [registry] }),
   };
+
+  const bounces = new Counter({
+    name: 'smtp_gateway_bounces_total',
+    help: 'Delivery status notifications for recipients Cakemail refused after others were accepted, by result (sent|failed).',
+    labelNames: ['result'],
+    registers: [registry],
+  });
+  for (const result of ['sent', 'failed']) bounces.inc({ result }, 0);
 
   let readSessions = (): number => 0;
   new Gauge({
@@ -61,6 +71,7 @@ export function createMetrics(): GatewayMetrics {
   return {
     registry,
     count: (event, reason) => counters[event].inc({ reason }),
+    bounce: (result) => bounces.inc({ result }),
     sessions(read) {
       readSessions = read;
     },

@@ -20,6 +20,9 @@ describe('loadConfig', () => {
       SHUTDOWN_TIMEOUT_MS: 70_000,
       UPSTREAM_DEADLINE_MS: 60_000,
       MAX_INFLIGHT_BYTES: 33_554_432,
+      AUTH_CACHE_TTL_MS: 60_000,
+      INFLIGHT_WAIT_MS: 15_000,
+      BOUNCE_PARTIAL_FAILURES: 'on',
     });
     expect(config.AUTH_LOCKOUT_KEY).toBeUndefined();
     expect(config.SMTP_HOSTNAME.length).toBeGreaterThan(0);
@@ -53,6 +56,9 @@ describe('loadConfig', () => {
     ['PROXY_TRUSTED_CIDRS', '10.0.0.0/33'],
     ['PROXY_TRUSTED_CIDRS', '10.0.0.0/8,lb.example'],
     ['PROXY_TRUSTED_CIDRS', 'fd00::/129'],
+    ['AUTH_CACHE_TTL_MS', '-1'],
+    ['INFLIGHT_WAIT_MS', 'soon'],
+    ['BOUNCE_PARTIAL_FAILURES', 'yes'],
   ])('names %s when it is invalid (%j)', (name, value) => {
     let message = '';
     try {

@@ -318,3 +318,73 @@ describe('secrets', () => {
     }
   });
 });
+
+describe('a password changed or a login revoked at Cakemail (AUTH_CACHE_TTL_MS)', () => {
+  const passwordGrants = (gw: RunningGateway) =>
+    gw.fake.callsTo('token').filter((c) => (c.body as { grant_type?: string }).grant_type === 'password');
+  const auth = async (gw: RunningGateway, password: string): Promise<string> => {
+    const client = await startTls(gw.client);
+    try {
+      return lineOf(await client.auth(DEFAULT_USER.email, password));
+    } finally {
+      client.close();
+    }
+  };
+
+  it('within AUTH_CACHE_TTL_MS the old password is still served from the cached login (the documented window)', async () => {
+    const gw = await startGateway();
+    try {
+      expect(await auth(gw, DEFAULT_USER.password)).toBe('235 2.7.0 Authentication successful');
+      gw.fake.setPassword(DEFAULT_USER.email, 'changed-password-1');
+      expect(await auth(gw, DEFAULT_USER.password)).toBe('235 2.7.0 Authentication successful');
+      expect(passwordGrants(gw)).toHaveLength(1);
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it('after AUTH_CACHE_TTL_MS the old password gets 535 from a new /token check, however busy the login was with refreshes', async () => {
+    const gw = await startGateway({ env: { AUTH_CACHE_TTL_MS: '1000' } });
+    try {
+      const started = Date.now();
+      const session = await gw.login();
+      expect(passwordGrants(gw)).toHaveLength(1);
+      gw.fake.setPassword(DEFAULT_USER.email, 'changed-password-2');
+      // the login stays busy: its token expires and is refreshed
+      gw.fake.expireTokens();
+      expect(lineOf(await session.sendMail(DEFAULT_SENDER.email, ['busy@example.net'], textMessage({ subject: 'busy' })))).toMatch(QUEUED);
+      session.close();
+      expect(gw.fake.callsTo('token').filter((c) => (c.body as { grant_type?: string }).grant_type === 'refresh_token')).toHaveLength(1);
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, started + 1500 - Date.now())));
+
+      expect(await auth(gw, DEFAULT_USER.password)).toBe('535 5.7.8 Authentication credentials invalid');
+      const grants = passwordGrants(gw);
+      expect(grants).toHaveLength(2);
+      expect(grants[1]?.status).toBe(401);
+      expect(await auth(gw, 'changed-password-2')).toBe('235 2.7.0 Authentication successful');
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it('a refresh refused with 401 (tokens revoked) drops the cached login at once: the next AUTH calls /token', async () => {
+    const gw = await startGateway();
+    try {
+      const session = await gw.login();
+      gw.fake.revokeTokens(DEFAULT_USER.email);
+      // the send's 401, then the refresh's 401: the message is not sent, the client retries
+      expect(lineOf(await session.sendMail(DEFAULT_SENDER.email, ['revoked@example.net'], textMessage({ subject: 'revoked' })))).toBe(
+        '451 4.3.0 Cakemail is temporarily unavailable, try again later',
+      );
+      session.close();
+      const refresh = gw.fake.callsTo('token').filter((c) => (c.body as { grant_type?: string }).grant_type === 'refresh_token');
+      expect(refresh.map((c) => c.status)).toEqual([401]);
+      expect(passwordGrants(gw)).toHaveLength(1);
+      expect(await auth(gw, DEFAULT_USER.password)).toBe('235 2.7.0 Authentication successful');
+      expect(passwordGrants(gw)).toHaveLength(2);
+      expect(gw.fake.sent()).toHaveLength(0);
+    } finally {
+      await gw.close();
+    }
+  });
+});

@@ -108,3 +108,44 @@ it("a retry on the other replica skips the recipients Cakemail already accepted"
   expect(sentTo('a@example.net')).toHaveLength(1);
   expect(sentTo('b@example.net')).toHaveLength(1);
 });
+
+it('a retry on the other replica while the first attempt is in flight waits for it: one send, the same id', async () => {
+  const certs = await testCertificates();
+  const tls = { ca: certs.ca, servername: 'localhost' };
+  const rcpt = 'inflight-replicas@example.net';
+  const message = [
+    `From: ${DEFAULT_SENDER.email}`,
+    `To: ${rcpt}`,
+    'Subject: in flight across replicas',
+    `Message-ID: <replica-inflight-${Date.now()}@example.com>`,
+    '',
+    'Hello',
+    '',
+  ].join('\r\n');
+  // warm both replicas' sender and list caches
+  for (const port of ports) {
+    const warm = await authenticated({ port, tls, username: DEFAULT_USER.email, password: DEFAULT_USER.password });
+    expect((await warm.sendMail(DEFAULT_SENDER.email, ['warm@example.net'], 'Subject: warm\r\n\r\nwarm\r\n')).code).toBe(250);
+    warm.close();
+  }
+  fake.faults.set('send', { delayMs: 5000, match: { email: rcpt } });
+  try {
+    const first = await authenticated({ port: ports[0] as number, tls, username: DEFAULT_USER.email, password: DEFAULT_USER.password });
+    const pending = first.sendMail(DEFAULT_SENDER.email, [rcpt], message).catch(() => undefined);
+    for (let start = Date.now(); (fake.faults.list('send')[0]?.hits ?? 0) < 1; ) {
+      if (Date.now() - start > 10_000) throw new Error('the first send never reached the fake');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    first.close(); // the client gives up and retries on the other replica
+    await pending;
+    const second = await authenticated({ port: ports[1] as number, tls, username: DEFAULT_USER.email, password: DEFAULT_USER.password, timeoutMs: 20_000 });
+    const retry = await second.sendMail(DEFAULT_SENDER.email, [rcpt], message);
+    second.close();
+    const sent = fake.sent().filter((e) => e.body.email === rcpt);
+    expect(sent).toHaveLength(1);
+    expect(retry.raw).toBe(`250 2.0.0 Ok: queued as ${sent[0]?.id}\r\n`);
+    expect(fake.faults.list('send')[0]?.hits).toBe(1);
+  } finally {
+    fake.faults.clear();
+  }
+});

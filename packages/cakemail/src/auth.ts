@@ -1,9 +1,11 @@
 /**
  * The Cakemail authenticator: SMTP AUTH credentials → `POST /token`.
  *
- * - Successful logins are cached until shortly before the token expires, keyed by an HMAC
- *   (random key per process) of username and password: the password itself is never kept,
- *   and a repeated AUTH with the same credentials does not call /token again.
+ * - Successful logins are cached, keyed by an HMAC (random key per process) of username and
+ *   password: the password itself is never kept, and a repeated AUTH with the same credentials
+ *   does not call /token again. A cached login vouches for the password for at most
+ *   `cacheTtlMs` after /token checked it, whatever refreshes happened since (a password changed
+ *   at Cakemail stops working here within that time), and never past its token's expiry margin.
  * - Refused logins (wrong credentials, MFA) are cached for `failureTtlMs` only, so a client's
  *   retry storm does not hammer /token.
  * - Concurrent logins with the same credentials share one /token call (singleflight).
@@ -28,6 +30,11 @@ export interface AuthenticatorOptions {
   readonly deadlineMs: number;
   /** A token this close to expiry is refreshed, and no longer served from the cache. Default 60 s. */
   readonly refreshMarginMs?: number;
+  /**
+   * How long after /token checked a password a cached login may stand in for it (AUTH_CACHE_TTL_MS).
+   * Refreshing the token does not extend it. `0`: every AUTH calls /token. Default 60 s.
+   */
+  readonly cacheTtlMs?: number;
   /** How long a refused login is remembered. Default 5 s. */
   readonly failureTtlMs?: number;
   /** Most cached logins (oldest dropped first). Default 10 000. */
@@ -45,6 +52,8 @@ export class AuthSession {
   #accounts: readonly number[];
   #refreshing: Promise<string> | undefined;
   #dead = false;
+  /** When /token last checked the password behind this login (a refresh does not count). */
+  readonly #verifiedAt: number;
 
   constructor(
     token: TokenResult,
@@ -52,6 +61,8 @@ export class AuthSession {
       readonly client: TokenApi;
       /** How long before expiry a token of this lifetime counts as stale. */
       readonly marginFor: (lifetimeMs: number) => number;
+      /** How long after the password check the login may stand in for the password. */
+      readonly cacheTtlMs: number;
       readonly now: () => number;
       readonly onDead: (s: AuthSession) => void;
     },
@@ -59,7 +70,8 @@ export class AuthSession {
     this.#accessToken = token.accessToken;
     this.#refreshToken = token.refreshToken;
     this.#lifetimeMs = token.expiresIn * 1000;
-    this.#expiresAt = owner.now() + this.#lifetimeMs;
+    this.#verifiedAt = owner.now();
+    this.#expiresAt = this.#verifiedAt + this.#lifetimeMs;
     this.#accounts = [...token.accounts];
   }
 
@@ -78,9 +90,17 @@ export class AuthSession {
     return this.#expiresAt;
   }
 
-  /** True while a new AUTH with the same credentials may reuse this login. */
+  /** True while the access token is alive and not yet near its expiry. */
   get fresh(): boolean {
     return !this.#dead && this.owner.now() < this.#expiresAt - this.owner.marginFor(this.#lifetimeMs);
+  }
+
+  /**
+   * True while a new AUTH with the same credentials may reuse this login: the token is fresh and
+   * /token checked the password less than `cacheTtlMs` ago.
+   */
+  get reusable(): boolean {
+    return this.fresh && this.owner.now() < this.#verifiedAt + this.owner.cacheTtlMs;
   }
 
   /** A valid access token, refreshed first when it nears expiry. */
@@ -124,11 +144,15 @@ export class AuthSession {
   }
 }
 
+/** AUTH_CACHE_TTL_MS: how long a cached login vouches for a password. */
+export const DEFAULT_AUTH_CACHE_TTL_MS = 60_000;
+
 export class CakemailAuthenticator {
   readonly #key = randomBytes(32);
   readonly #client: TokenApi;
   readonly #deadlineMs: number;
   readonly #margin: number;
+  readonly #cacheTtl: number;
   readonly #failureTtl: number;
   readonly #maxEntries: number;
   readonly #now: () => number;
@@ -141,6 +165,7 @@ export class CakemailAuthenticator {
     this.#client = options.client;
     this.#deadlineMs = options.deadlineMs;
     this.#margin = options.refreshMarginMs ?? 60_000;
+    this.#cacheTtl = options.cacheTtlMs ?? DEFAULT_AUTH_CACHE_TTL_MS;
     this.#failureTtl = options.failureTtlMs ?? 5_000;
     this.#maxEntries = options.maxEntries ?? 10_000;
     this.#now = options.now ?? Date.now;
@@ -161,7 +186,7 @@ export class CakemailAuthenticator {
     }
     const cached = this.#cache.get(key);
     if (cached) {
-      if (cached.fresh) return cached;
+      if (cached.reusable) return cached;
       this.#cache.delete(key);
     }
     let pending = this.#inflight.get(key);
@@ -198,6 +223,7 @@ export class CakemailAuthenticator {
     const session = new AuthSession(token, {
       client: this.#client,
       marginFor: (ms) => this.#marginFor(ms),
+      cacheTtlMs: this.#cacheTtl,
       now: this.#now,
       onDead: (s) => {
         if (this.#cache.get(key) === s) this.#cache.delete(key);

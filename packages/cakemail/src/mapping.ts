@@ -59,6 +59,8 @@ export interface ParsedMessage {
   /** The gateway's control headers (lower-case name → unfolded values in order). */
   readonly control: ReadonlyMap<string, readonly string[]>;
   readonly attachments: readonly ParsedAttachment[];
+  /** Headers a delivery status notification reports or checks (see originalHeaders()). */
+  readonly original: OriginalHeaders;
 }
 
 /** Headers left out of the fingerprint: added or rewritten on the way, not by the author. */
@@ -290,6 +292,7 @@ function finish(raw: RawParts): ParsedMessage {
     headers,
     control,
     attachments: raw.attachments,
+    original: originalHeaders(raw.headerLines),
   };
 }
 
@@ -660,4 +663,28 @@ export class PreparedEmail {
 
 export function prepareEmail(parsed: ParsedMessage, options: MessageOptions, envelope: ResolvedEnvelope): PreparedEmail {
   return new PreparedEmail(parsed, options, envelope);
+}
+
+/** The first Message-ID, Date and Auto-Submitted of a message, unfolded, without control characters. */
+export interface OriginalHeaders {
+  readonly messageId?: string;
+  readonly date?: string;
+  readonly autoSubmitted?: string;
+}
+
+const ORIGINAL_HEADERS: ReadonlyMap<string, keyof OriginalHeaders> = new Map([
+  ['message-id', 'messageId'],
+  ['date', 'date'],
+  ['auto-submitted', 'autoSubmitted'],
+]);
+
+function originalHeaders(lines: RawParts['headerLines']): OriginalHeaders {
+  const out: { -readonly [K in keyof OriginalHeaders]: string } = {};
+  for (const { key, line } of lines) {
+    const field = ORIGINAL_HEADERS.get(key);
+    if (field === undefined || out[field] !== undefined) continue;
+    const value = splitHeaderLine(line)?.value;
+    if (value) out[field] = value.length > 998 ? value.slice(0, 998) : value;
+  }
+  return out;
 }

@@ -4,32 +4,62 @@
  * balancer, and must still not send again to the recipients Cakemail accepted.
  *
  * One key per (message, recipient) with the Cakemail id as value and a TTL.
- * Commands fail fast (smtp-core's connectRedis): the relay treats a store error
- * as "not known", sends, and logs that a retry may send again. It never holds a
- * message back because Redis is away.
+ * Commands fail fast (smtp-core's connectRedis). Every write also goes to this
+ * replica's memory (write-through). A read Redis cannot answer is answered from
+ * that memory; a read Redis answers "unknown" still finds what this replica
+ * wrote while Redis was away (Redis came back without it). So a retry on the
+ * same replica never sends again what was accepted; a retry on another replica
+ * sends again to recipients accepted during the outage (the cross-replica
+ * window, see the README). What Redis holds wins otherwise, so a delete made by
+ * another replica is seen. A Redis error goes to `onError` and never rejects:
+ * the store never holds a message back.
+ *
+ * The in-flight marks (`inflight`) share the connection and fall back the same way.
  */
 import type { Redis } from 'ioredis';
 import { connectRedis, type RedisConnectOptions } from '@cakemail-smtp/smtp-core';
-import type { AcceptedStore } from './accepted-store.js';
+import { MemoryAcceptedStore, type AcceptedStore } from './accepted-store.js';
+import { RedisInflightMarks } from './redis-inflight.js';
 
 export interface RedisAcceptedStoreOptions extends RedisConnectOptions {
-  /** Prefix of every key. Default `smtp-gateway:accepted`. */
+  /** Prefix of every key. Default `smtp-gateway:accepted`; in-flight marks use `<prefix>:inflight`. */
   readonly keyPrefix?: string;
+  /** Most entries kept in this replica's memory. Default 100 000. */
+  readonly memoryEntries?: number;
 }
 
 export class RedisAcceptedStore implements AcceptedStore {
   readonly #client: Redis;
   readonly #prefix: string;
+  /** Every write. */
+  readonly #memory: MemoryAcceptedStore;
+  /** The writes Redis did not take. */
+  readonly #unsynced: MemoryAcceptedStore;
+  readonly #onError: (err: unknown) => void;
+  /** In-flight marks on the same Redis, with a per-replica fallback. */
+  readonly inflight: RedisInflightMarks;
 
-  private constructor(client: Redis, prefix: string) {
+  private constructor(client: Redis, prefix: string, options: RedisAcceptedStoreOptions) {
     this.#client = client;
     this.#prefix = prefix;
+    const bound = options.memoryEntries === undefined ? {} : { maxEntries: options.memoryEntries };
+    this.#memory = new MemoryAcceptedStore(bound);
+    this.#unsynced = new MemoryAcceptedStore(bound);
+    const hook = options.onError;
+    this.#onError = (err) => {
+      try {
+        hook?.(err);
+      } catch {
+        // a throwing hook must not break the never-rejects promise
+      }
+    };
+    this.inflight = new RedisInflightMarks(client, `${prefix}:inflight`, this.#onError);
   }
 
   /** Connects; rejects when Redis is not ready within connectTimeoutMs, so a wrong REDIS_URL stops the start. */
   static async connect(options: RedisAcceptedStoreOptions): Promise<RedisAcceptedStore> {
-    const { keyPrefix, ...connect } = options;
-    return new RedisAcceptedStore(await connectRedis(connect), keyPrefix ?? 'smtp-gateway:accepted');
+    const { keyPrefix, memoryEntries: _memoryEntries, ...connect } = options;
+    return new RedisAcceptedStore(await connectRedis(connect), keyPrefix ?? 'smtp-gateway:accepted', options);
   }
 
   async has(key: string): Promise<boolean> {
@@ -37,15 +67,35 @@ export class RedisAcceptedStore implements AcceptedStore {
   }
 
   async get(key: string): Promise<string | undefined> {
-    return (await this.#client.get(`${this.#prefix}:${key}`)) ?? undefined;
+    let shared: string | null;
+    try {
+      shared = await this.#client.get(`${this.#prefix}:${key}`);
+    } catch (err) {
+      this.#onError(err);
+      return this.#memory.get(key);
+    }
+    return shared ?? this.#unsynced.get(key);
   }
 
   async put(key: string, cakemailId: string, ttlMs: number): Promise<void> {
-    await this.#client.set(`${this.#prefix}:${key}`, cakemailId, 'PX', Math.max(1, Math.round(ttlMs)));
+    await this.#memory.put(key, cakemailId, ttlMs);
+    try {
+      await this.#client.set(`${this.#prefix}:${key}`, cakemailId, 'PX', Math.max(1, Math.round(ttlMs)));
+      await this.#unsynced.delete(key);
+    } catch (err) {
+      this.#onError(err);
+      await this.#unsynced.put(key, cakemailId, ttlMs);
+    }
   }
 
   async delete(key: string): Promise<void> {
-    await this.#client.del(`${this.#prefix}:${key}`);
+    await this.#memory.delete(key);
+    await this.#unsynced.delete(key);
+    try {
+      await this.#client.del(`${this.#prefix}:${key}`);
+    } catch (err) {
+      this.#onError(err);
+    }
   }
 
   async close(): Promise<void> {

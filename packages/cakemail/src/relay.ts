@@ -4,9 +4,14 @@
  * auth → the authenticator; MAIL FROM → the confirmed-sender check; RCPT → recorded (smtp-core
  * enforces MAX_RECIPIENTS); DATA → parse, map, then one `POST /v2/emails` per envelope recipient
  * with bounded concurrency, every accepted recipient remembered in the accepted store so that a
- * retried message skips it and still reports its id.
+ * retried message skips it and still reports its id. A recipient is marked in flight while its
+ * send waits on Cakemail, so a retry that arrives meanwhile waits for the outcome instead of
+ * sending a second copy. When some recipients are accepted and others refused for good, the
+ * sender gets a delivery status notification (bounce.ts).
  */
+import { hostname } from 'node:os';
 import type { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Dispatcher } from 'undici';
 import { z } from 'zod';
 import {
@@ -22,10 +27,12 @@ import {
 } from '@cakemail-smtp/smtp-core';
 import { ACCEPTED_TTL_MS, MemoryAcceptedStore, acceptedKey, type AcceptedStore } from './accepted-store.js';
 import { CakemailAuthenticator, describe, type AuthSession } from './auth.js';
+import { isBounceExempt, sendBounce, type RefusedRecipient } from './bounce.js';
 import { CakemailClient, type CallOptions, type SenderInfo } from './client.js';
 import { CakemailError } from './errors.js';
+import { DEFAULT_INFLIGHT_WAIT_MS, INFLIGHT_MARGIN_MS, MemoryInflightMarks, type InflightMarks } from './inflight.js';
 import { ListResolver } from './lists.js';
-import { parseMessage, prepareEmail, readControlHeaders } from './mapping.js';
+import { parseMessage, prepareEmail, readControlHeaders, type ParsedMessage } from './mapping.js';
 import { SenderDirectory } from './senders.js';
 import type { EmailType, Logger } from './types.js';
 
@@ -44,6 +51,14 @@ export interface RelayConfig {
   readonly concurrency?: number;
   /** CAKEMAIL_CONNECTIONS: keep-alive connections of the client's Pool. Default 256. */
   readonly connections?: number;
+  /** AUTH_CACHE_TTL_MS: how long a cached login vouches for a password. Default 60 s. */
+  readonly authCacheTtlMs?: number;
+  /** INFLIGHT_WAIT_MS: how long a retry waits for a recipient in flight. Default 15 s. */
+  readonly inflightWaitMs?: number;
+  /** BOUNCE_PARTIAL_FAILURES: bounce recipients refused for good when others were accepted. Default true. */
+  readonly bounces?: boolean;
+  /** SMTP_HOSTNAME, the bounces' `Reporting-MTA`. Default the OS host name. */
+  readonly hostname?: string;
 }
 
 export const relayConfigSchema = z.object({
@@ -54,12 +69,20 @@ export const relayConfigSchema = z.object({
   listId: z.number().int().positive().optional(),
   concurrency: z.number().int().min(1).max(64).optional(),
   connections: z.number().int().min(1).max(10_000).optional(),
+  authCacheTtlMs: z.number().int().min(0).optional(),
+  inflightWaitMs: z.number().int().min(0).optional(),
+  bounces: z.boolean().default(true),
+  hostname: z.string().min(1).optional(),
 });
 
 export interface RelayDeps {
   readonly logger: Logger;
   /** Defaults to a MemoryAcceptedStore. */
   readonly store?: AcceptedStore;
+  /** Defaults to MemoryInflightMarks (RedisAcceptedStore's `inflight` shares them across replicas). */
+  readonly inflight?: InflightMarks;
+  /** Told about each bounce: sent, or failed (not sent). */
+  readonly onBounce?: (result: 'sent' | 'failed') => void;
   /** Defaults to a CakemailClient on `config.apiUrl`. */
   readonly client?: CakemailClient;
   /** For the default client, e.g. in tests. */
@@ -70,7 +93,7 @@ export interface RelayDeps {
 }
 
 export interface RelayBackend extends Backend {
-  /** Closes the API client's connections (when the backend created the client). */
+  /** Waits for the bounces being sent, then closes the API client's connections (when the backend created the client). */
   close(): Promise<void>;
 }
 
@@ -86,10 +109,25 @@ export function createRelayBackend(config: RelayConfig, deps: RelayDeps): RelayB
       ...(deps.dispatcher === undefined ? {} : { dispatcher: deps.dispatcher }),
     });
   const shared: Shared = {
-    cfg: { ...cfg, concurrency: cfg.concurrency ?? 8 },
+    cfg: {
+      ...cfg,
+      concurrency: cfg.concurrency ?? 8,
+      inflightWaitMs: cfg.inflightWaitMs ?? DEFAULT_INFLIGHT_WAIT_MS,
+      hostname: cfg.hostname ?? hostname(),
+    },
     client,
     store: deps.store ?? new MemoryAcceptedStore(),
-    auth: deps.authenticator ?? new CakemailAuthenticator({ client, deadlineMs: cfg.deadlineMs, logger: deps.logger }),
+    inflight: deps.inflight ?? new MemoryInflightMarks(),
+    onBounce: deps.onBounce ?? (() => {}),
+    background: new Set(),
+    auth:
+      deps.authenticator ??
+      new CakemailAuthenticator({
+        client,
+        deadlineMs: cfg.deadlineMs,
+        logger: deps.logger,
+        ...(cfg.authCacheTtlMs === undefined ? {} : { cacheTtlMs: cfg.authCacheTtlMs }),
+      }),
     senders: deps.senders ?? new SenderDirectory({ client }),
     lists: deps.lists ?? new ListResolver({ client }),
     logger: deps.logger,
@@ -97,15 +135,24 @@ export function createRelayBackend(config: RelayConfig, deps: RelayDeps): RelayB
   return {
     newSession: (conn) => new RelaySession(shared, conn),
     close: async () => {
+      await Promise.allSettled([...shared.background]);
       if (ownsClient) await client.close();
     },
   };
 }
 
 interface Shared {
-  readonly cfg: z.infer<typeof relayConfigSchema> & { readonly concurrency: number };
+  readonly cfg: z.infer<typeof relayConfigSchema> & {
+    readonly concurrency: number;
+    readonly inflightWaitMs: number;
+    readonly hostname: string;
+  };
   readonly client: CakemailClient;
   readonly store: AcceptedStore;
+  readonly inflight: InflightMarks;
+  readonly onBounce: (result: 'sent' | 'failed') => void;
+  /** Bounces being sent after the reply; close() waits for them. */
+  readonly background: Set<Promise<void>>;
   readonly auth: CakemailAuthenticator;
   readonly senders: SenderDirectory;
   readonly lists: ListResolver;
@@ -118,9 +165,29 @@ export const DEFAULT_CONNECTIONS = 256;
 /** MAIL FROM looks for the sender in at most this many of the login's accounts. */
 const MAX_ACCOUNTS_CHECKED = 20;
 
+/** How often a retry looks again at a recipient in flight elsewhere. */
+const INFLIGHT_POLL_MS = 200;
+
 type Outcome =
   | { readonly rcpt: string; readonly ok: true; readonly id: string; readonly reused: boolean; readonly key: string }
-  | { readonly rcpt: string; readonly ok: false; readonly error: SmtpError };
+  | {
+      readonly rcpt: string;
+      readonly ok: false;
+      readonly error: SmtpError;
+      /** What Cakemail answered, for a bounce's Diagnostic-Code. */
+      readonly upstream?: { readonly status: number; readonly message: string };
+    };
+
+/** What a send to one recipient needs, the same for every recipient of the message. */
+interface SendJob {
+  readonly auth: AuthSession;
+  readonly accountId: number;
+  readonly parsed: ParsedMessage;
+  readonly prepared: ReturnType<typeof prepareEmail>;
+  readonly opts: CallOptions;
+  /** A recipient in flight elsewhere is waited for until then (epoch ms). */
+  readonly waitUntil: number;
+}
 
 class RelaySession implements Session {
   readonly #s: Shared;
@@ -197,9 +264,15 @@ class RelaySession implements Session {
     });
     this.#log.debug({ from: info.from, headerFrom: parsed.from?.address, to: info.to }, 'relaying message');
 
-    const outcomes = await mapLimit(info.to, this.#s.cfg.concurrency, (rcpt) =>
-      this.#sendOne(auth, accountId, parsed.fingerprint, rcpt, prepared, opts, parsed.identified),
-    );
+    const job: SendJob = {
+      auth,
+      accountId,
+      parsed,
+      prepared,
+      opts,
+      waitUntil: Math.min(started + this.#s.cfg.inflightWaitMs, opts.deadline),
+    };
+    const outcomes = await mapLimit(info.to, this.#s.cfg.concurrency, (rcpt) => this.#sendOne(job, rcpt));
 
     const accepted = outcomes.filter((o): o is Extract<Outcome, { ok: true }> => o.ok);
     const failed = outcomes.filter((o): o is Extract<Outcome, { ok: false }> => !o.ok);
@@ -233,6 +306,7 @@ class RelaySession implements Session {
     }
     const first = accepted[0];
     if (first === undefined) throw refused[0]?.error ?? Replies.S451_INTERNAL;
+    if (refused.length > 0) this.#bounceLater(job, info.from, sender, listId, refused, started);
     let text = `Ok: queued as ${first.id}${accepted.length > 1 ? ` (+${accepted.length - 1} more)` : ''}`;
     if (refused.length > 0) text += `; not sent to ${namesOf(refused.map((o) => o.rcpt))}: ${refused[0]?.error.message ?? ''}`;
     return text.length > 400 ? `${text.slice(0, 397)}...` : text;
@@ -263,31 +337,35 @@ class RelaySession implements Session {
     }
   }
 
-  async #sendOne(
-    auth: AuthSession,
-    accountId: number,
-    fingerprint: string,
-    rcpt: string,
-    prepared: ReturnType<typeof prepareEmail>,
-    opts: CallOptions,
-    identified: boolean,
-  ): Promise<Outcome> {
-    const key = acceptedKey(accountId, fingerprint, rcpt);
-    try {
-      const known = await this.#s.store.get(key);
+  async #sendOne(job: SendJob, rcpt: string): Promise<Outcome> {
+    const { auth, accountId, parsed, prepared, opts } = job;
+    const key = acceptedKey(accountId, parsed.fingerprint, rcpt);
+    // Only an identified message can be a retry of one in flight (see #rememberUnidentified).
+    let mark: string | undefined;
+    if (parsed.identified) {
+      const turn = await this.#takeTurn(key, job.waitUntil);
+      if (turn.kind === 'accepted') return { rcpt, ok: true, id: turn.id, reused: true, key };
+      if (turn.kind === 'busy') return { rcpt, ok: false, error: Replies.S451_DELIVERY_IN_PROGRESS };
+      mark = turn.token;
+    } else {
+      const known = await this.#known(key, 'sending anyway');
       if (known !== undefined) return { rcpt, ok: true, id: known, reused: true, key };
-    } catch (err) {
-      this.#log.warn({ err: describe(err) }, 'accepted store unavailable, sending anyway');
     }
     try {
       const result = await this.#withToken(auth, opts, (token) =>
         this.#s.client.sendEmail(token, accountId, prepared.forRecipient(rcpt), opts),
       );
       if (result.status !== 'queued') {
-        return { rcpt, ok: false, error: reply('S550_UPSTREAM_REJECTED', `Cakemail rejected the message (status ${result.status})`) };
+        return {
+          rcpt,
+          ok: false,
+          error: reply('S550_UPSTREAM_REJECTED', `Cakemail rejected the message (status ${result.status})`),
+          upstream: { status: 201, message: `status ${result.status}` },
+        };
       }
-      // Remembered at once, so a retry after a 250 lost on the way sends nothing twice.
-      if (identified) {
+      // Remembered at once (before the mark is cleared), so a retry after a 250 lost on the way,
+      // or one waiting on the mark, sends nothing twice.
+      if (parsed.identified) {
         try {
           await this.#s.store.put(key, result.id, ACCEPTED_TTL_MS);
         } catch (err) {
@@ -296,7 +374,118 @@ class RelaySession implements Session {
       }
       return { rcpt, ok: true, id: result.id, reused: false, key };
     } catch (err) {
-      return { rcpt, ok: false, error: this.#toReply(err, 'send') };
+      const error = this.#toReply(err, 'send');
+      const upstream =
+        err instanceof CakemailError && err.status !== undefined && !error.temporary
+          ? { status: err.status, message: err.apiMessage || error.message }
+          : undefined;
+      return { rcpt, ok: false, error, ...(upstream === undefined ? {} : { upstream }) };
+    } finally {
+      if (mark !== undefined) await this.#s.inflight.release(key, mark);
+    }
+  }
+
+  /** The accepted store's id for `key`; a store error counts as not known. */
+  async #known(key: string, then: string): Promise<string | undefined> {
+    try {
+      return await this.#s.store.get(key);
+    } catch (err) {
+      this.#log.warn({ err: describe(err) }, `accepted store unavailable, ${then}`);
+      return undefined;
+    }
+  }
+
+  /**
+   * Marks the recipient in flight and answers its id instead when it was accepted already. When
+   * another attempt holds the mark, waits until that one is accepted (its id is answered), its
+   * mark is gone (this attempt takes it and sends), or `waitUntil` (busy: the client gets 451
+   * and retries later). The store is read after the claim, so an attempt accepted and cleared
+   * just before it is still seen.
+   */
+  async #takeTurn(
+    key: string,
+    waitUntil: number,
+  ): Promise<{ readonly kind: 'mine'; readonly token: string } | { readonly kind: 'accepted'; readonly id: string } | { readonly kind: 'busy' }> {
+    const ttlMs = this.#s.cfg.deadlineMs + INFLIGHT_MARGIN_MS;
+    let waited = false;
+    for (;;) {
+      const token = await this.#s.inflight.claim(key, ttlMs);
+      if (token !== undefined) {
+        const known = await this.#known(key, 'sending anyway');
+        if (known === undefined) return { kind: 'mine', token };
+        await this.#s.inflight.release(key, token);
+        return { kind: 'accepted', id: known };
+      }
+      if (!waited) this.#log.info({ event: 'inflight_wait' }, 'a delivery of this message is in flight, waiting for its outcome');
+      waited = true;
+      const left = waitUntil - Date.now();
+      if (left <= 0) return { kind: 'busy' };
+      await sleep(Math.min(INFLIGHT_POLL_MS, left));
+      const known = await this.#known(key, 'waiting on');
+      if (known !== undefined) return { kind: 'accepted', id: known };
+    }
+  }
+
+  /**
+   * Sends a delivery status notification for the recipients refused for good, after the reply
+   * (close() waits for it). Its failure is logged and counted; it never changes the reply.
+   */
+  #bounceLater(
+    job: SendJob,
+    envelopeFrom: string,
+    sender: SenderInfo,
+    listId: number,
+    refused: ReadonlyArray<Extract<Outcome, { ok: false }>>,
+    arrival: number,
+  ): void {
+    if (!this.#s.cfg.bounces || isBounceExempt(envelopeFrom, job.parsed.original, job.parsed.headers)) return;
+    const task = this.#bounce(job, envelopeFrom, sender, listId, refused, arrival).finally(() => this.#s.background.delete(task));
+    this.#s.background.add(task);
+  }
+
+  async #bounce(
+    job: SendJob,
+    envelopeFrom: string,
+    sender: SenderInfo,
+    listId: number,
+    refused: ReadonlyArray<Extract<Outcome, { ok: false }>>,
+    arrival: number,
+  ): Promise<void> {
+    const { auth, accountId, parsed } = job;
+    const opts: CallOptions = { deadline: Date.now() + this.#s.cfg.deadlineMs };
+    // One bounce per message: a retry after a lost 250 finds this key and sends none.
+    const key = acceptedKey(accountId, parsed.fingerprint, '\0bounce');
+    try {
+      if (parsed.identified && (await this.#known(key, 'bouncing anyway')) !== undefined) return;
+      // From and to the account's sender that MAIL FROM matched (x-sender-id may name another).
+      const from =
+        sender.email.trim().toLowerCase() === envelopeFrom.trim().toLowerCase()
+          ? sender
+          : await this.#withToken(auth, opts, (token) => this.#s.senders.checkSender(token, accountId, envelopeFrom, opts));
+      const recipients: RefusedRecipient[] = refused.map((o) => ({
+        address: o.rcpt,
+        status: o.error.enhancedCode,
+        reason: o.upstream?.message ?? o.error.message,
+        ...(o.upstream === undefined ? {} : { httpStatus: o.upstream.status }),
+      }));
+      const result = await sendBounce(
+        (body) => this.#withToken(auth, opts, (token) => this.#s.client.sendEmail(token, accountId, body, opts)),
+        {
+          reportingMta: this.#s.cfg.hostname,
+          sender: from,
+          listId,
+          refused: recipients,
+          original: { subject: parsed.subject, ...parsed.original },
+          arrivalDate: new Date(arrival),
+        },
+      );
+      if (result.status !== 'queued') throw new CakemailError('permanent', `bounce answered status ${result.status}`, { status: 201, reason: 'http' });
+      if (parsed.identified) await this.#s.store.put(key, result.id, ACCEPTED_TTL_MS).catch(() => undefined);
+      this.#s.onBounce('sent');
+      this.#log.info({ event: 'bounce_sent', accountId, id: result.id, refused: refused.length }, 'delivery status notification sent');
+    } catch (err) {
+      this.#s.onBounce('failed');
+      this.#log.warn({ event: 'bounce_failed', accountId, err: isSmtpError(err) ? { reply: err.line } : describe(err) }, 'delivery status notification not sent');
     }
   }
 

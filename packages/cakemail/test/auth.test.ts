@@ -35,7 +35,7 @@ class FakeTokens implements TokenApi {
   }
 }
 
-function setup(opts: { failureTtlMs?: number } = {}) {
+function setup(opts: { failureTtlMs?: number; cacheTtlMs?: number } = {}) {
   const api = new FakeTokens();
   const clock = { now: 1_000_000 };
   const auth = new CakemailAuthenticator({ client: api, deadlineMs: 1000, now: () => clock.now, ...opts });
@@ -76,6 +76,29 @@ describe('CakemailAuthenticator', () => {
     const { api, clock, auth } = setup();
     await auth.login('u@example.com', 'pw');
     clock.now += 3600_000 - 30_000; // 30 s before expiry: inside the 60 s margin
+    await auth.login('u@example.com', 'pw');
+    expect(api.tokenCalls).toHaveLength(2);
+  });
+
+  it('a cached login vouches for the password for at most cacheTtlMs (default 60 s), whatever refreshes happened', async () => {
+    const { api, clock, auth } = setup();
+    const s = await auth.login('u@example.com', 'pw');
+    clock.now += 30_000;
+    expect(await s.refreshAfterUnauthorized('access-1', deadline)).toBe('access-2');
+    // within the TTL: served from the cache, the refresh notwithstanding
+    expect(await auth.login('u@example.com', 'pw')).toBe(s);
+    expect(api.tokenCalls).toHaveLength(1);
+    clock.now += 30_000; // 60 s after /token checked the password
+    api.mode = 'invalid'; // the password was changed at Cakemail
+    await expect(auth.login('u@example.com', 'pw')).rejects.toBe(Replies.S535_AUTH_INVALID);
+    expect(api.tokenCalls).toHaveLength(2);
+    // the session that holds the login keeps its token
+    expect(await s.accessToken(deadline)).toBe('access-2');
+  });
+
+  it('cacheTtlMs 0: every AUTH checks the password with /token', async () => {
+    const { api, auth } = setup({ cacheTtlMs: 0 });
+    await auth.login('u@example.com', 'pw');
     await auth.login('u@example.com', 'pw');
     expect(api.tokenCalls).toHaveLength(2);
   });

@@ -70,6 +70,7 @@ const catalogue = {
   S451_UPSTREAM_RATE_LIMITED: [451, '4.7.1', 'Cakemail rate limit reached, try again later'],
   S451_INFLIGHT_FULL: [451, '4.3.1', 'Insufficient system storage, try again later'],
   S452_INFLIGHT_FULL: [452, '4.3.1', 'Insufficient system storage, try again later'],
+  S451_DELIVERY_IN_PROGRESS: [451, '4.3.0', 'A delivery of this message is still in progress, try again later'],
   S452_TOO_MANY_RECIPIENTS: [452, '4.5.3', 'Too many recipients'],
   S454_AUTH_UNAVAILABLE: [454, '4.7.0', 'Temporary authentication failure, try again later'],
   S454_AUTH_LOCKED: [454, '4.7.0', 'Too many failed authentication attempts, try again later'],

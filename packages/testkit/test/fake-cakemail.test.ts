@@ -236,6 +236,36 @@ describe('token expiry', () => {
     expect((await api('GET', '/lists', { token: (await login()).access_token })).status).toBe(200);
   });
 
+  it('setPassword() changes a password at run time: the old one gets 401, the new one a token, issued tokens stay valid', async () => {
+    await start();
+    const before = await login();
+    fake.setPassword(DEFAULT_USER.email.toUpperCase(), 'a-new-password');
+    const old = await tokenCall({ grant_type: 'password', username: DEFAULT_USER.email, password: DEFAULT_USER.password });
+    expect(old.status).toBe(401);
+    expect(old.body).toEqual({ detail: [{ code: 401, msg: 'Incorrect username or password', type: 'unauthorized' }] });
+    await login({ email: DEFAULT_USER.email, password: 'a-new-password' });
+    expect((await api('GET', '/lists', { token: before.access_token })).status).toBe(200);
+    expect((await tokenCall({ grant_type: 'refresh_token', refresh_token: before.refresh_token })).status).toBe(200);
+    expect(() => fake.setPassword('nobody@example.com', 'x')).toThrow(/no user/);
+  });
+
+  it("revokeTokens() revokes one user's tokens: refresh and bearer get the spec's 401, other users keep theirs", async () => {
+    await start();
+    const mine = await login();
+    const other = await login(MULTI_ACCOUNT_USER);
+    expect(fake.revokeTokens(DEFAULT_USER.email)).toBe(1);
+    const refresh = await tokenCall({ grant_type: 'refresh_token', refresh_token: mine.refresh_token });
+    expect(refresh.status).toBe(401);
+    expect(refresh.headers.get('www-authenticate')).toBe('Bearer');
+    expect(refresh.body).toEqual({ detail: [{ code: 401, msg: 'Invalid refresh token', type: 'unauthorized' }] });
+    const bearer = await api('GET', '/lists', { token: mine.access_token });
+    expect(bearer.body).toEqual({ detail: [{ code: 401, msg: 'Invalid token', type: 'unauthorized' }] });
+    expect((await api('GET', '/lists', { token: other.access_token })).status).toBe(200);
+    expect((await tokenCall({ grant_type: 'refresh_token', refresh_token: other.refresh_token })).status).toBe(200);
+    // the password still works: a new login gets new tokens
+    expect((await api('GET', '/lists', { token: (await login()).access_token })).status).toBe(200);
+  });
+
   it('answers the spec’s 401 challenge status when mfaChallengeStatus is 401', async () => {
     await start({ mfaChallengeStatus: 401 });
     const res = await tokenCall({ username: MFA_USER.email, password: MFA_USER.password });

@@ -200,6 +200,8 @@ export function createFakeCakemail(options: FakeCakemailOptions = {}): FakeCakem
     senders: (accountId) => store.sendersOf(accountId).map((s) => ({ ...s })),
     lists: (accountId) => store.listsOf(accountId).map((l) => ({ ...l })),
     expireTokens: () => tokens.expireAll(),
+    setPassword: (email, password) => store.setPassword(email, password),
+    revokeTokens: (email) => tokens.revokeUser(email),
   };
 }
 

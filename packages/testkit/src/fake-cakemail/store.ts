@@ -38,6 +38,12 @@ export class Store {
     this.users.set(user.email.toLowerCase(), { ...user, accounts: [...user.accounts] });
   }
 
+  setPassword(email: string, password: string): void {
+    const user = this.users.get(email.toLowerCase());
+    if (user === undefined) throw new Error(`fake-cakemail: no user ${email}`);
+    user.password = password;
+  }
+
   user(email: string): SeedUser | undefined {
     return this.users.get(email.toLowerCase());
   }

@@ -60,4 +60,17 @@ export class Tokens {
     const past = this.now() - 1;
     for (const token of this.access.values()) token.expiresAt = past;
   }
+
+  /** Forgets every access and refresh token issued to this user; answers how many refresh tokens went. */
+  revokeUser(email: string): number {
+    const user = email.toLowerCase();
+    let revoked = 0;
+    for (const [token, grant] of this.access) if (grant.userEmail.toLowerCase() === user) this.access.delete(token);
+    for (const [token, grant] of this.refresh) {
+      if (grant.userEmail.toLowerCase() !== user) continue;
+      this.refresh.delete(token);
+      revoked += 1;
+    }
+    return revoked;
+  }
 }

@@ -230,4 +230,15 @@ export interface FakeCakemail {
   lists(accountId: number): ListRecord[];
   /** Make every access token issued so far expired (refresh tokens stay valid). */
   expireTokens(): void;
+  /**
+   * Change a user's password, as the user would at Cakemail: `POST /token` with the old one answers
+   * 401 from now on. Tokens already issued stay valid (see `revokeTokens`). Throws for an unknown user.
+   */
+  setPassword(email: string, password: string): void;
+  /**
+   * Revoke every token issued to this user: its access tokens answer 401 `Invalid token` and a
+   * refresh with its refresh tokens 401 `Invalid refresh token`, in the spec's error shape.
+   * Answers how many refresh tokens were revoked.
+   */
+  revokeTokens(email: string): number;
 }

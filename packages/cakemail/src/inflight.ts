@@ -1,0 +1,74 @@
+/**
+ * In-flight marks: which (message, recipient) pairs a relay is sending right now, under the
+ * accepted store's key. A client that timed out may retry while its first attempt still waits
+ * on Cakemail; the retry finds the mark, waits for the outcome, and never sends a second copy.
+ *
+ * A mark is claimed before the send (set-if-absent, with a TTL so a crashed replica's marks
+ * expire) and released after the outcome was stored, by its owner only.
+ */
+import { randomBytes } from 'node:crypto';
+
+export interface InflightMarks {
+  /**
+   * Marks `key` in flight for `ttlMs` unless it is marked already. Answers the mark's owner token
+   * when this call made the mark, else undefined. Never rejects.
+   */
+  claim(key: string, ttlMs: number): Promise<string | undefined>;
+  /** Clears the mark when it is still `token`'s. Never rejects. */
+  release(key: string, token: string): Promise<void>;
+}
+
+/**
+ * A mark outlives the longest send by this much (its TTL is UPSTREAM_DEADLINE_MS plus this), so
+ * that it is never gone while its send may still be answered, yet a crashed replica's marks clear.
+ */
+export const INFLIGHT_MARGIN_MS = 15_000;
+
+/** How long a retry waits for a recipient in flight elsewhere by default (INFLIGHT_WAIT_MS). */
+export const DEFAULT_INFLIGHT_WAIT_MS = 15_000;
+
+export function newMarkToken(): string {
+  return randomBytes(12).toString('base64url');
+}
+
+/** Marks in this process: one replica, tests, and the fallback while Redis is away. */
+export class MemoryInflightMarks implements InflightMarks {
+  readonly #marks = new Map<string, { readonly token: string; readonly expiresAt: number }>();
+  readonly #now: () => number;
+
+  constructor(options: { readonly now?: () => number } = {}) {
+    this.#now = options.now ?? Date.now;
+  }
+
+  async claim(key: string, ttlMs: number, token: string = newMarkToken()): Promise<string | undefined> {
+    const now = this.#now();
+    const mark = this.#marks.get(key);
+    if (mark !== undefined && mark.expiresAt > now) return undefined;
+    this.#set(key, token, ttlMs);
+    return token;
+  }
+
+  /** Records a mark made elsewhere (in Redis), so that this process knows it too. */
+  set(key: string, token: string, ttlMs: number): void {
+    this.#set(key, token, ttlMs);
+  }
+
+  async release(key: string, token: string): Promise<void> {
+    if (this.#marks.get(key)?.token === token) this.#marks.delete(key);
+  }
+
+  get size(): number {
+    return this.#marks.size;
+  }
+
+  #set(key: string, token: string, ttlMs: number): void {
+    const now = this.#now();
+    this.#marks.delete(key); // re-insert: Map order is age order
+    this.#marks.set(key, { token, expiresAt: now + ttlMs });
+    // Marks live about as long as one send: drop the expired ones at the front.
+    for (const [k, m] of this.#marks) {
+      if (m.expiresAt > now) break;
+      this.#marks.delete(k);
+    }
+  }
+}
