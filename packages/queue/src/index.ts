@@ -17,3 +17,4 @@ export type {
   QueueEntry,
   QueueStats,
 } from './types.js';
+export { formatQueueList } from './mailq.js';

@@ -23,12 +23,19 @@ export interface QueueLogger {
   error(obj: object, msg?: string): void;
 }
 
+/** Redis memory a queued message takes beyond its JSON, measured with redis-server 7 (README "Sizing"). */
+export const PER_MESSAGE_OVERHEAD_BYTES = 2048;
+
 const silent: QueueLogger = { info() {}, warn() {}, error() {} };
 
 export interface QueueOptions {
   readonly redisUrl: string;
-  /** The key ring, or the `QUEUE_ENCRYPTION_KEY` text to parse. */
-  readonly keys: KeyRing | string;
+  /**
+   * The key ring, or the `QUEUE_ENCRYPTION_KEY` text to parse. Without it the
+   * queue serves the operator functions only (list, retry, remove, bounce,
+   * stats): enqueue and startWorkers need the key.
+   */
+  readonly keys?: KeyRing | string;
   /** Cap on the bytes queued messages hold (`QUEUE_MAX_BYTES`); 0 means no cap. */
   readonly maxBytes: number;
   /** `QUEUE_RETRY_BASE_MS`, default 30 s. */
@@ -64,7 +71,7 @@ export const QUEUE_DEFAULTS = {
 
 export interface ResolvedQueueOptions {
   readonly redisUrl: string;
-  readonly ring: KeyRing;
+  readonly ring: KeyRing | undefined;
   readonly maxBytes: number;
   readonly retryBaseMs: number;
   readonly retryMaxMs: number;
@@ -125,7 +132,7 @@ export class MessageQueue<Body = unknown, Session = unknown> {
     if (message.recipients.length === 0) throw new TypeError('enqueue: no recipients');
     const id = randomBytes(10).toString('hex');
     const queuedAt = Date.now();
-    const sealed = seal(this.options.ring, { body: message.body, session: message.session }, id);
+    const sealed = seal(requireRing(this.options), { body: message.body, session: message.session }, id);
     const draft: Omit<JobData, 'size'> = {
       v: 1,
       account: message.account,
@@ -138,8 +145,8 @@ export class MessageQueue<Body = unknown, Session = unknown> {
       failures: [],
       sealed,
     };
-    // The size counted is the job's JSON, what Redis stores (plus BullMQ's fields, see README).
-    const size = Buffer.byteLength(JSON.stringify(draft)) + 16;
+    // The job's JSON plus a measured per-message overhead (BullMQ's job fields, our indexes); see README "Sizing".
+    const size = Buffer.byteLength(JSON.stringify(draft)) + PER_MESSAGE_OVERHEAD_BYTES;
     const data: JobData = { ...draft, size };
     let reserved: { ok: boolean; bytes: number };
     try {
@@ -280,6 +287,12 @@ export class MessageQueue<Body = unknown, Session = unknown> {
     await this.queue.close();
     this.redis.disconnect();
   }
+}
+
+/** The key ring, or a clear error for a queue opened for the operator functions only. */
+export function requireRing(options: ResolvedQueueOptions): KeyRing {
+  if (!options.ring) throw new TypeError('the queue was opened without QUEUE_ENCRYPTION_KEY: it cannot store or deliver messages');
+  return options.ring;
 }
 
 function entryOf(job: Job<JobData>, state: string, now: number): QueueEntry {

@@ -14,7 +14,7 @@ import { retryDelay } from './backoff.js';
 import { seal, unseal, UnsealError } from './crypto.js';
 import { BACKOFF_TYPE, shortError, type JobData, type Sealed } from './job-data.js';
 import { release } from './keys.js';
-import type { MessageQueue } from './queue.js';
+import { requireRing, type MessageQueue } from './queue.js';
 import type { BounceFailure, BounceFn, DeliverFn, DeliverResult, QueuedJob, RecipientOutcome } from './types.js';
 
 export interface WorkerOptions<Body, Session> {
@@ -52,6 +52,7 @@ const ABORT_GRACE_MS = 2_000;
 
 export function startWorkers<Body, Session>(q: MessageQueue<Body, Session>, options: WorkerOptions<Body, Session>): Workers {
   const o = q.options;
+  const ring = requireRing(o);
   const keys = q.keys;
   const m = q.metrics;
   // BullMQ's workers need a connection that retries forever (blocking commands).
@@ -73,7 +74,7 @@ export function startWorkers<Body, Session>(q: MessageQueue<Body, Session>, opti
 
     let secret: Sealed<Body, Session>;
     try {
-      secret = unseal(o.ring, data.sealed, id) as Sealed<Body, Session>;
+      secret = unseal(ring, data.sealed, id) as Sealed<Body, Session>;
     } catch (err) {
       if (!(err instanceof UnsealError)) throw err;
       // Without its key the message can be neither sent nor bounced: it waits for the key, then for an operator.
@@ -185,7 +186,7 @@ export function startWorkers<Body, Session>(q: MessageQueue<Body, Session>, opti
       failures: unbounced,
       attempts: attemptNo,
       lastError,
-      sealed: sessionChanged ? seal(o.ring, { body: secret.body, session }, id) : data.sealed,
+      sealed: sessionChanged ? seal(ring, { body: secret.body, session }, id) : data.sealed,
     };
     await job.updateData(next);
     await connection.hdel(keys.inflight, id);

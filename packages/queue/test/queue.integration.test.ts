@@ -10,6 +10,7 @@ import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   openQueue,
+  QueueUnavailableError,
   type BounceFailure,
   type DeliverResult,
   type MessageQueue,
@@ -17,6 +18,7 @@ import {
   type QueueOptions,
   type RecipientOutcome,
 } from '../src/index.js';
+import { startRedisProxy } from '@cakemail-smtp/testkit';
 import { newKey, queueName, sleep, startAofRedis, waitFor, type AofRedis } from './helpers.js';
 
 interface Body {
@@ -459,5 +461,41 @@ describe('graceful close', () => {
     await waitFor('delivery start', () => started);
     await workers.close(10_000);
     expect((await q.stats()).depth).toBe(0);
+  });
+});
+
+describe('without the key or without Redis', () => {
+  it('serves the operator functions without QUEUE_ENCRYPTION_KEY, and refuses to store or deliver', async () => {
+    const name = queueName();
+    const producer = await open({ name });
+    const queued = await producer.enqueue(message(['a@example.net']));
+    const operator = await openQueue<Body, Session>({ redisUrl: redis.url, maxBytes: 0, name, register: new Registry() });
+    try {
+      expect((await operator.list()).map((e) => e.recipients)).toEqual([['a@example.net']]);
+      await expect(operator.enqueue(message(['b@example.net']))).rejects.toThrow(/opened without QUEUE_ENCRYPTION_KEY/);
+      expect(() => operator.startWorkers({ concurrency: 1, deliver: scripted(() => ({ kind: 'accepted' })).deliver, bounce: recordingBounce().bounce })).toThrow(
+        /opened without QUEUE_ENCRYPTION_KEY/,
+      );
+      expect(await operator.remove(queued.status === 'queued' ? queued.id : '')).toBe('removed');
+      expect(await operator.stats()).toMatchObject({ depth: 0, bytes: 0 });
+    } finally {
+      await operator.close();
+    }
+  });
+
+  it('throws QueueUnavailableError at once when Redis is away, and stores again when it is back', async () => {
+    const proxy = await startRedisProxy(redis.url);
+    const q = await open({ redisUrl: proxy.url });
+    try {
+      expect((await q.enqueue(message(['a@example.net']))).status).toBe('queued');
+      await proxy.cut();
+      await expect(q.enqueue(message(['b@example.net']))).rejects.toBeInstanceOf(QueueUnavailableError);
+      expect(await metric(q, 'enqueued_total', { outcome: 'error' })).toBe(1);
+      await proxy.restore();
+      await waitFor('reconnection', async () => (await q.enqueue(message(['c@example.net'])).catch(() => undefined)) !== undefined);
+      expect((await q.list()).map((e) => e.recipients[0])).toEqual(['a@example.net', 'c@example.net']);
+    } finally {
+      await proxy.close();
+    }
   });
 });
