@@ -62,16 +62,16 @@ export function parseKeyRing(value: string): KeyRing {
 const VERSION = 'v1';
 
 /**
- * Seals a JSON-serialisable value: `v1.<key id>.<iv>.<tag>.<ciphertext>` in
- * base64url. `context` (the queue id) is authenticated, so a sealed value
- * cannot be moved to another message.
+ * Seals bytes: `v1.<key id>.<iv>.<tag>.<ciphertext>` in base64url.
+ * `context` (the queue id) is authenticated, so a sealed value cannot be
+ * moved to another message.
  */
-export function seal(ring: KeyRing, value: unknown, context: string): string {
+export function seal(ring: KeyRing, plain: Buffer, context: string): string {
   const { id, key } = ring.current;
   const iv = randomBytes(12);
   const cipher = createCipheriv('aes-256-gcm', key, iv);
   cipher.setAAD(Buffer.from(`${VERSION}.${id}.${context}`));
-  const ciphertext = Buffer.concat([cipher.update(JSON.stringify(value), 'utf8'), cipher.final()]);
+  const ciphertext = Buffer.concat([cipher.update(plain), cipher.final()]);
   const tag = cipher.getAuthTag();
   return [VERSION, id, iv.toString('base64url'), tag.toString('base64url'), ciphertext.toString('base64url')].join('.');
 }
@@ -86,7 +86,7 @@ export class UnsealError extends Error {
   override readonly name = 'UnsealError';
 }
 
-export function unseal(ring: KeyRing, sealed: string, context: string): unknown {
+export function unseal(ring: KeyRing, sealed: string, context: string): Buffer {
   const [version, id, iv, tag, ciphertext] = sealed.split('.');
   if (version !== VERSION || id === undefined || iv === undefined || tag === undefined || ciphertext === undefined) {
     throw new UnsealError('not a sealed value');
@@ -97,8 +97,7 @@ export function unseal(ring: KeyRing, sealed: string, context: string): unknown 
     const decipher = createDecipheriv('aes-256-gcm', entry.key, Buffer.from(iv, 'base64url'));
     decipher.setAAD(Buffer.from(`${version}.${id}.${context}`));
     decipher.setAuthTag(Buffer.from(tag, 'base64url'));
-    const plain = Buffer.concat([decipher.update(Buffer.from(ciphertext, 'base64url')), decipher.final()]);
-    return JSON.parse(plain.toString('utf8')) as unknown;
+    return Buffer.concat([decipher.update(Buffer.from(ciphertext, 'base64url')), decipher.final()]);
   } catch {
     throw new UnsealError(`cannot open the value sealed with key id ${id} (wrong key or altered data)`);
   }

@@ -15,13 +15,8 @@ export interface JobData {
   readonly lastError: string | null;
   /** Recipients given up on whose bounce has not gone out yet. */
   readonly failures: readonly BounceFailure[];
-  /** `{ body, session }`, sealed (see crypto.ts). */
+  /** The body and the session, sealed (see secret.ts and crypto.ts). */
   readonly sealed: string;
-}
-
-export interface Sealed<Body, Session> {
-  readonly body: Body;
-  readonly session: Session;
 }
 
 /** A queue id: 20 hex digits, safe in an SMTP reply and a Redis key. */

@@ -8,7 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { Queue, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
-import { parseKeyRing, seal, sealedKeyId, type KeyRing } from './crypto.js';
+import { parseKeyRing, sealedKeyId, type KeyRing } from './crypto.js';
+import { sealSecret } from './secret.js';
 import { BACKOFF_TYPE, MAX_ATTEMPTS, shortError, QUEUE_ID, type JobData } from './job-data.js';
 import { queueKeys, release, reserve, type QueueKeys } from './keys.js';
 import { queueMetrics, type QueueMetrics } from './metrics.js';
@@ -132,7 +133,7 @@ export class MessageQueue<Body = unknown, Session = unknown> {
     if (message.recipients.length === 0) throw new TypeError('enqueue: no recipients');
     const id = randomBytes(10).toString('hex');
     const queuedAt = Date.now();
-    const sealed = seal(requireRing(this.options), { body: message.body, session: message.session }, id);
+    const sealed = await sealSecret(requireRing(this.options), { body: message.body, session: message.session }, id);
     const draft: Omit<JobData, 'size'> = {
       v: 1,
       account: message.account,

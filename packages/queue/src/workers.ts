@@ -11,8 +11,9 @@
 import { Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { retryDelay } from './backoff.js';
-import { seal, unseal, UnsealError } from './crypto.js';
-import { BACKOFF_TYPE, shortError, type JobData, type Sealed } from './job-data.js';
+import { UnsealError } from './crypto.js';
+import { sealSecret, unsealSecret, type Secret } from './secret.js';
+import { BACKOFF_TYPE, shortError, type JobData } from './job-data.js';
 import { release } from './keys.js';
 import { requireRing, type MessageQueue } from './queue.js';
 import type { BounceFailure, BounceFn, DeliverFn, DeliverResult, QueuedJob, RecipientOutcome } from './types.js';
@@ -60,6 +61,10 @@ export function startWorkers<Body, Session>(q: MessageQueue<Body, Session>, opti
   connection.on('error', () => undefined);
   const inFlight = new Set<Promise<unknown>>();
 
+  /** A delay cut at the message's expiry, so that the attempt that finds it expired comes on time. */
+  const untilExpiry = (data: JobData, delayMs: number): number =>
+    Math.max(0, Math.min(delayMs, data.queuedAt + o.maxAgeMs - Date.now()));
+
   async function attempt(job: Job<JobData>, signal: AbortSignal): Promise<void> {
     const id = job.id as string;
     const data = job.data;
@@ -72,9 +77,9 @@ export function startWorkers<Body, Session>(q: MessageQueue<Body, Session>, opti
       q.logger.warn({ queueId: id, previous }, 'queue: resuming an attempt cut short by a crash; one recipient may receive it twice');
     }
 
-    let secret: Sealed<Body, Session>;
+    let secret: Secret<Body, Session>;
     try {
-      secret = unseal(ring, data.sealed, id) as Sealed<Body, Session>;
+      secret = await unsealSecret<Body, Session>(ring, data.sealed, id);
     } catch (err) {
       if (!(err instanceof UnsealError)) throw err;
       // Without its key the message can be neither sent nor bounced: it waits for the key, then for an operator.
@@ -84,7 +89,7 @@ export function startWorkers<Body, Session>(q: MessageQueue<Body, Session>, opti
         q.logger.error({ queueId: id }, 'queue: message expired and cannot be opened; parked as failed');
         throw new UnrecoverableParked(err.message);
       }
-      throw new RetryLater(err.message, o.retryMaxMs);
+      throw new RetryLater(err.message, untilExpiry(data, o.retryMaxMs));
     }
 
     await connection.hset(keys.inflight, id, JSON.stringify({ attempt: attemptNo, startedAt: Date.now() }));
@@ -186,17 +191,14 @@ export function startWorkers<Body, Session>(q: MessageQueue<Body, Session>, opti
       failures: unbounced,
       attempts: attemptNo,
       lastError,
-      sealed: sessionChanged ? seal(ring, { body: secret.body, session }, id) : data.sealed,
+      sealed: sessionChanged ? await sealSecret(ring, { body: secret.body, session }, id) : data.sealed,
     };
     await job.updateData(next);
     await connection.hdel(keys.inflight, id);
     await connection.hdel(keys.commands, id);
     m.retries.inc();
     if (signal.aborted) throw new RetryLater('returned to the queue at shutdown', 0);
-    let delay = retryDelay(attemptNo, o, retryAfterMs);
-    // The attempt that finds the message expired comes on time.
-    delay = Math.max(0, Math.min(delay, data.queuedAt + o.maxAgeMs - Date.now()));
-    throw new RetryLater(lastError ?? 'retry', delay);
+    throw new RetryLater(lastError ?? 'retry', untilExpiry(data, retryDelay(attemptNo, o, retryAfterMs)));
   }
 
   const worker = new Worker<JobData>(

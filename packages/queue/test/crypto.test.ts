@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { fingerprint, parseKeyRing, seal, sealedKeyId, unseal } from '../src/crypto.js';
+import { sealSecret, unsealSecret } from '../src/secret.js';
 
 const k1 = randomBytes(32).toString('base64');
 const k2 = randomBytes(32).toString('base64');
@@ -37,7 +38,7 @@ describe('parseKeyRing', () => {
 });
 
 describe('seal / unseal', () => {
-  const value = { body: { subject: 'Hello Bob', html: '<p>secret text</p>' }, session: { accessToken: 'at-123' } };
+  const value = Buffer.from(JSON.stringify({ subject: 'Hello Bob', html: '<p>secret text</p>', accessToken: 'at-123' }));
 
   it('round-trips and hides the plain text', () => {
     const ring = parseKeyRing(`one:${k1}`);
@@ -65,5 +66,15 @@ describe('seal / unseal', () => {
     parts[4] = ct.toString('base64url');
     expect(() => unseal(ring, parts.join('.'), 'job1')).toThrow(/wrong key or altered/);
     expect(() => unseal(parseKeyRing(`two:${k2}`), sealed, 'job1')).toThrow(/key id one, which QUEUE_ENCRYPTION_KEY does not hold/);
+  });
+});
+
+describe('sealSecret / unsealSecret', () => {
+  it('round-trips the body and the session, the body compressed', async () => {
+    const ring = parseKeyRing(k1);
+    const secret = { body: { text: 'the same line again\n'.repeat(2000) }, session: { accessToken: 'a', refreshToken: 'r' } };
+    const sealed = await sealSecret(ring, secret, 'job1');
+    expect(await unsealSecret(ring, sealed, 'job1')).toEqual(secret);
+    expect(sealed.length).toBeLessThan(JSON.stringify(secret).length / 10);
   });
 });

@@ -350,6 +350,25 @@ describe('encryption at rest', () => {
     expect(entry?.lastError).toMatch(/sealed with key id k1, which QUEUE_ENCRYPTION_KEY does not hold/);
     expect(s.calls).toHaveLength(0);
   });
+  it('parks a message without its key in the failed set once it expires, for the operator', async () => {
+    const name = queueName();
+    const before = await open({ name });
+    const queued = await before.enqueue(message(['x@example.net']));
+    const after = await open({ name, keys: newKey(), maxAgeMs: 1000, retryMaxMs: 60_000 });
+    const b = recordingBounce();
+    const keyless = after.startWorkers({ concurrency: 1, deliver: scripted(() => ({ kind: 'accepted' })).deliver, bounce: b.bounce });
+    await waitFor('parking', async () => (await after.list())[0]?.state === 'failed');
+    expect(b.bounces).toHaveLength(0);
+    expect((await after.stats()).depth).toBe(1);
+    await keyless.close(1000);
+    // With the key back, the operator's retry delivers it.
+    const restored = await open({ name });
+    const s = scripted(() => ({ kind: 'accepted' }));
+    restored.startWorkers({ concurrency: 1, deliver: s.deliver, bounce: recordingBounce().bounce });
+    expect(await restored.retry(queued.status === 'queued' ? queued.id : '')).toBe('retried');
+    await waitFor('delivery', empty(restored));
+    expect(s.calls.map((c) => c.recipient)).toEqual(['x@example.net']);
+  });
 });
 
 describe('operator functions', () => {
