@@ -58,7 +58,7 @@ export function startWorkers<Body, Session>(q: MessageQueue<Body, Session>, opti
   const m = q.metrics;
   // BullMQ's workers need a connection that retries forever (blocking commands).
   const connection = new Redis(o.redisUrl, { maxRetriesPerRequest: null });
-  connection.on('error', () => undefined);
+  connection.on('error', (err: Error) => q.logger.warn({ err: err.message }, 'queue: worker Redis connection error'));
   const inFlight = new Set<Promise<unknown>>();
 
   /** A delay cut at the message's expiry, so that the attempt that finds it expired comes on time. */
@@ -85,6 +85,7 @@ export function startWorkers<Body, Session>(q: MessageQueue<Body, Session>, opti
       // Without its key the message can be neither sent nor bounced: it waits for the key, then for an operator.
       const age = Date.now() - data.queuedAt;
       await job.updateData({ ...data, attempts: attemptNo, lastError: shortError(err.message) });
+      if (resumed) await connection.hdel(keys.inflight, id);
       if (age >= o.maxAgeMs) {
         q.logger.error({ queueId: id }, 'queue: message expired and cannot be opened; parked as failed');
         throw new UnrecoverableParked(err.message);
