@@ -151,12 +151,11 @@ export function startWorkers<Body, Session>(q: MessageQueue<Body, Session>, opti
 
     const age = Date.now() - data.queuedAt;
     if (pending.length > 0 && age >= o.maxAgeMs && !signal.aborted) {
-      const days = Math.round((o.maxAgeMs / 86_400_000) * 10) / 10;
       for (const recipient of pending) {
         failures.push({
           recipient,
           status: '4.4.7',
-          reason: `delivery to Cakemail did not succeed in ${days} days; last error: ${lastError ?? 'none'}`,
+          reason: `delivery to Cakemail did not succeed in ${duration(o.maxAgeMs)}; last error: ${lastError ?? 'none'}`,
           cause: 'expired',
         });
       }
@@ -267,6 +266,19 @@ export function startWorkers<Body, Session>(q: MessageQueue<Body, Session>, opti
       return closing;
     },
   };
+}
+
+/** `432000000` → `5 days`, for a bounce's text. */
+export function duration(ms: number): string {
+  const units: [number, string][] = [
+    [86_400_000, 'day'],
+    [3_600_000, 'hour'],
+    [60_000, 'minute'],
+    [1_000, 'second'],
+  ];
+  const [size, name] = units.find(([size]) => ms >= size) ?? [1_000, 'second'];
+  const value = Math.round((ms / size) * 10) / 10;
+  return `${value} ${name}${value === 1 ? '' : 's'}`;
 }
 
 /** A message that cannot be opened and has expired: parked in BullMQ's failed set. */

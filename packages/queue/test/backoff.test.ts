@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { retryDelay } from '../src/backoff.js';
+import { duration } from '../src/workers.js';
 
 const options = { retryBaseMs: 30_000, retryMaxMs: 3_600_000 };
 
@@ -23,4 +24,15 @@ describe('retryDelay', () => {
       expect(d).toBeLessThanOrEqual(3_600_000);
     }
   });
+});
+
+describe('duration', () => {
+  it.each([
+    [432_000_000, '5 days'],
+    [86_400_000, '1 day'],
+    [5_400_000, '1.5 hours'],
+    [60_000, '1 minute'],
+    [1_500, '1.5 seconds'],
+    [200, '0.2 seconds'],
+  ])('%i ms is %s', (ms, text) => expect(duration(ms)).toBe(text));
 });
