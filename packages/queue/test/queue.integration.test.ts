@@ -485,6 +485,31 @@ describe('graceful close', () => {
     expect(s.calls[0]?.job.resumed).toBe(false);
   });
 
+  it('abandons a delivery that ignores its abort signal; stalled-job recovery returns the job, counted as a possible duplicate', async () => {
+    const name = queueName();
+    const timing = { lockDurationMs: 1000, stalledIntervalMs: 300 };
+    const q = await open({ name, ...timing });
+    await q.enqueue(message(['deaf@example.net']));
+    let started = false;
+    const workers = q.startWorkers({
+      concurrency: 1,
+      bounce: recordingBounce().bounce,
+      deliver: async () => {
+        started = true;
+        return new Promise<never>(() => undefined);
+      },
+    });
+    await waitFor('delivery start', () => started);
+    await workers.close(100);
+    const s = scripted(() => ({ kind: 'accepted' }));
+    const next = await open({ name, ...timing });
+    next.startWorkers({ concurrency: 1, deliver: s.deliver, bounce: recordingBounce().bounce });
+    await waitFor('recovery and delivery', empty(next));
+    expect(s.calls.map((c) => [c.recipient, c.job.resumed])).toEqual([['deaf@example.net', true]]);
+    expect((await next.stats()).possibleDuplicates).toBe(1);
+    expect(await metric(next, 'possible_duplicates_total')).toBe(1);
+  });
+
   it('lets a delivery that finishes within the timeout complete', async () => {
     const q = await open();
     await q.enqueue(message(['a@example.net']));
