@@ -195,7 +195,8 @@ export function startWorkers<Body, Session>(q: MessageQueue<Body, Session>, opti
     };
     await job.updateData(next);
     await connection.hdel(keys.inflight, id);
-    await connection.hdel(keys.commands, id);
+    // Only the command this attempt carried out: one given while it ran waits for the next attempt.
+    if (command !== null) await connection.hdel(keys.commands, id);
     m.retries.inc();
     if (signal.aborted) throw new RetryLater('returned to the queue at shutdown', 0);
     throw new RetryLater(lastError ?? 'retry', untilExpiry(data, retryDelay(attemptNo, o, retryAfterMs)));
