@@ -12,6 +12,7 @@ export default defineConfig({
       '@cakemail-smtp/smtp-core': src('./packages/smtp-core/src/index.ts'),
       '@cakemail-smtp/cakemail': src('./packages/cakemail/src/index.ts'),
       '@cakemail-smtp/testkit': src('./packages/testkit/src/index.ts'),
+      '@cakemail-smtp/queue': src('./packages/queue/src/index.ts'),
     },
   },
   test: {

@@ -1,0 +1,33 @@
+/**
+ * The sealed part of a job: the session and the body, as bytes before
+ * encryption. The body is compressed (deflate), the session is not and sits
+ * apart from it, so the ciphertext's length says nothing about the tokens.
+ * Layout: 4-byte big-endian session length, session JSON, deflated body JSON.
+ */
+import { promisify } from 'node:util';
+import { deflateRaw, inflateRaw } from 'node:zlib';
+import { seal, unseal, type KeyRing } from './crypto.js';
+
+const deflate = promisify(deflateRaw);
+const inflate = promisify(inflateRaw);
+
+export interface Secret<Body, Session> {
+  readonly body: Body;
+  readonly session: Session;
+}
+
+export async function sealSecret<Body, Session>(ring: KeyRing, secret: Secret<Body, Session>, id: string): Promise<string> {
+  const session = Buffer.from(JSON.stringify(secret.session), 'utf8');
+  const body = await deflate(Buffer.from(JSON.stringify(secret.body), 'utf8'));
+  const length = Buffer.alloc(4);
+  length.writeUInt32BE(session.length);
+  return seal(ring, Buffer.concat([length, session, body]), id);
+}
+
+export async function unsealSecret<Body, Session>(ring: KeyRing, sealed: string, id: string): Promise<Secret<Body, Session>> {
+  const plain = unseal(ring, sealed, id);
+  const sessionLength = plain.readUInt32BE(0);
+  const session = JSON.parse(plain.subarray(4, 4 + sessionLength).toString('utf8')) as Session;
+  const body = JSON.parse((await inflate(plain.subarray(4 + sessionLength))).toString('utf8')) as Body;
+  return { body, session };
+}

@@ -1,0 +1,80 @@
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { fingerprint, parseKeyRing, seal, sealedKeyId, unseal } from '../src/crypto.js';
+import { sealSecret, unsealSecret } from '../src/secret.js';
+
+const k1 = randomBytes(32).toString('base64');
+const k2 = randomBytes(32).toString('base64');
+
+describe('parseKeyRing', () => {
+  it('takes a bare key and names it by its fingerprint', () => {
+    const ring = parseKeyRing(k1);
+    expect(ring.current.id).toBe(fingerprint(Buffer.from(k1, 'base64')));
+    expect(ring.byId.size).toBe(1);
+  });
+
+  it('takes id:key pairs, the first one sealing', () => {
+    const ring = parseKeyRing(`new:${k2}, old:${k1}`);
+    expect(ring.current.id).toBe('new');
+    expect([...ring.byId.keys()]).toEqual(['new', 'old']);
+  });
+
+  it.each([
+    ['', 'no key given'],
+    ['c2hvcnQ=', 'key 1: must be 32 bytes'],
+    [`a:${k1},b:not base64!`, 'key 2: must be 32 bytes'],
+    [`a:${k1},a:${k2}`, 'key id a appears twice'],
+    [`bad id:${k1}`, 'key 1: the key id must be'],
+  ])('refuses %j naming the problem, never the key', (value, message) => {
+    let error: Error | undefined;
+    try {
+      parseKeyRing(value);
+    } catch (err) {
+      error = err as Error;
+    }
+    expect(error?.message).toContain(message);
+    expect(error?.message).not.toContain(k1);
+  });
+});
+
+describe('seal / unseal', () => {
+  const value = Buffer.from(JSON.stringify({ subject: 'Hello Bob', html: '<p>secret text</p>', accessToken: 'at-123' }));
+
+  it('round-trips and hides the plain text', () => {
+    const ring = parseKeyRing(`one:${k1}`);
+    const sealed = seal(ring, value, 'job1');
+    expect(sealed).not.toContain('Hello');
+    expect(Buffer.from(sealed.split('.')[4] as string, 'base64url').toString()).not.toContain('secret text');
+    expect(sealedKeyId(sealed)).toBe('one');
+    expect(unseal(ring, sealed, 'job1')).toEqual(value);
+  });
+
+  it('opens an old key after rotation, seals with the new one', () => {
+    const sealedOld = seal(parseKeyRing(`one:${k1}`), value, 'job1');
+    const rotated = parseKeyRing(`two:${k2},one:${k1}`);
+    expect(unseal(rotated, sealedOld, 'job1')).toEqual(value);
+    expect(sealedKeyId(seal(rotated, value, 'job2'))).toBe('two');
+  });
+
+  it('refuses a value moved to another job, altered, or sealed with a key it lacks', () => {
+    const ring = parseKeyRing(`one:${k1}`);
+    const sealed = seal(ring, value, 'job1');
+    expect(() => unseal(ring, sealed, 'job2')).toThrow(/wrong key or altered/);
+    const parts = sealed.split('.');
+    const ct = Buffer.from(parts[4] as string, 'base64url');
+    ct[0] = (ct[0] as number) ^ 1;
+    parts[4] = ct.toString('base64url');
+    expect(() => unseal(ring, parts.join('.'), 'job1')).toThrow(/wrong key or altered/);
+    expect(() => unseal(parseKeyRing(`two:${k2}`), sealed, 'job1')).toThrow(/key id one, which QUEUE_ENCRYPTION_KEY does not hold/);
+  });
+});
+
+describe('sealSecret / unsealSecret', () => {
+  it('round-trips the body and the session, the body compressed', async () => {
+    const ring = parseKeyRing(k1);
+    const secret = { body: { text: 'the same line again\n'.repeat(2000) }, session: { accessToken: 'a', refreshToken: 'r' } };
+    const sealed = await sealSecret(ring, secret, 'job1');
+    expect(await unsealSecret(ring, sealed, 'job1')).toEqual(secret);
+    expect(sealed.length).toBeLessThan(JSON.stringify(secret).length / 10);
+  });
+});
