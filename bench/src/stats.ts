@@ -36,3 +36,14 @@ export function combineRounds<T extends object>(rounds: readonly T[]): T {
   }
   return out as T;
 }
+
+/** a / b; NaN when either is not a finite number or b is 0. */
+export function ratio(a: number, b: number): number {
+  if (!Number.isFinite(a) || !Number.isFinite(b) || b === 0) return Number.NaN;
+  return a / b;
+}
+
+/** `total` spread over `count` units (CPU µs per message, bytes per connection); NaN when count is 0. */
+export function perUnit(total: number, count: number): number {
+  return count > 0 ? total / count : Number.NaN;
+}
