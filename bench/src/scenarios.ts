@@ -301,7 +301,7 @@ export interface S3Result {
   readonly perInflightByte: number;
   /** `hwm` when the kernel's peak could be reset, `sampled` otherwise. */
   readonly method: 'hwm' | 'sampled';
-  /** The distinct final replies, e.g. `250 2.0.0 ×4`. */
+  /** The distinct final replies, e.g. `250 ×3; 451 4.3.1 … ×1`. */
   readonly replies: string;
   readonly accepted: number;
   /** From the first byte sent to the last reply. */
@@ -343,8 +343,8 @@ export async function s3Memory(server: Server, opts: { kind: LargeKind; bytes: n
   const growth = peakRss - idleRss;
   const byReply = new Map<string, number>();
   for (const r of replies) {
-    // A 250 carries ids, unique per message: grouped by its enhanced code alone.
-    const key = r.code === 250 ? r.text.slice(0, 9).trim() : `${r.code} ${r.text.slice(4, 80)}`;
+    // A 250 carries ids, unique per message: grouped by its code alone.
+    const key = r.code === 250 ? '250' : `${r.code} ${r.text.slice(4, 80)}`;
     byReply.set(key, (byReply.get(key) ?? 0) + 1);
   }
   return {
