@@ -22,7 +22,7 @@ import { LARGE_KINDS } from './messages.js';
 import { cpuMicros, openFileLimit, systemBusyMicros } from './procstat.js';
 import { renderMarkdown, renderTable, type Row } from './report.js';
 import { s1Reused, s2OpenLoop, s2PerConnection, s3Memory, s4Idle, s5Latency, type Errors, type Server } from './scenarios.js';
-import { combineRounds, fmt } from './stats.js';
+import { combineRounds, fmt, underCap } from './stats.js';
 import { allOf, atLeastTimes, atMost, below, notMeasured, renderTarget, type TargetLine } from './targets.js';
 
 const { values: args } = parseArgs({
@@ -307,11 +307,13 @@ async function main(): Promise<void> {
   if (only.has('S3')) {
     const capText =
       typeof inflightCap === 'number' ? `MAX_INFLIGHT_BYTES ${fmt(inflightCap / MiB, 1)} MiB (the gateway's default)` : 'MAX_INFLIGHT_BYTES: not in this gateway build (no cap on bytes in flight)';
-    log(`[${elapsed()}] S3 memory: ${plan.s3Concurrent} × ${fmt(plan.s3Bytes / MiB)} MiB messages at once, per kind; ${capText}…`);
+    // Under the cap: a message past it is refused (4.3.1), and this measures memory, not refusals.
+    const concurrent = underCap(plan.s3Concurrent, plan.s3Bytes, inflightCap);
+    log(`[${elapsed()}] S3 memory: ${concurrent} × ${fmt(plan.s3Bytes / MiB)} MiB messages at once, per kind; ${capText}…`);
     const s3: Record<string, unknown> = { inflightCap: inflightCap ?? null };
     for (const kind of LARGE_KINDS) {
       const r = await compare(`S3-${kind}`, ['gateway', 'floor'], 1, (s, who) =>
-        s3Memory(s, { kind, bytes: plan.s3Bytes, concurrent: plan.s3Concurrent, tag: `${who[0] ?? 'x'}3${kind[0] ?? ''}` }),
+        s3Memory(s, { kind, bytes: plan.s3Bytes, concurrent, tag: `${who[0] ?? 'x'}3${kind[0] ?? ''}` }),
       );
       s3[kind] = r;
       const g = r.gateway;

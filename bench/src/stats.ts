@@ -47,3 +47,12 @@ export function ratio(a: number, b: number): number {
 export function perUnit(total: number, count: number): number {
   return count > 0 ? total / count : Number.NaN;
 }
+
+/**
+ * How many `bytes`-byte messages to hold at once, up to `wanted`, staying under 90 % of an
+ * in-flight cap (`MAX_INFLIGHT_BYTES`, when the gateway has one); at least one.
+ */
+export function underCap(wanted: number, bytes: number, cap: unknown): number {
+  if (typeof cap !== 'number' || !(cap > 0)) return wanted;
+  return Math.max(1, Math.min(wanted, Math.floor((0.9 * cap) / bytes)));
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { combineRounds, fmt, median, percentile, perUnit, ratio } from '../src/stats.js';
+import { combineRounds, fmt, median, percentile, perUnit, ratio, underCap } from '../src/stats.js';
 
 describe('percentile (nearest rank)', () => {
   const hundred = Array.from({ length: 100 }, (_, i) => 100 - i); // 100..1, unsorted
@@ -59,5 +59,18 @@ describe('combineRounds', () => {
 
   it('throws on no rounds', () => {
     expect(() => combineRounds([])).toThrow(/no rounds/);
+  });
+});
+
+describe('underCap (S3 concurrency under MAX_INFLIGHT_BYTES)', () => {
+  const MiB = 1024 * 1024;
+  it('keeps the wanted count with no cap', () => {
+    expect(underCap(4, 10 * MiB, undefined)).toBe(4);
+    expect(underCap(4, 10 * MiB, 0)).toBe(4);
+  });
+  it('stays under 90 % of the cap, at least one message', () => {
+    expect(underCap(4, 10 * MiB, 256 * MiB)).toBe(4);
+    expect(underCap(4, 10 * MiB, 35 * MiB)).toBe(3);
+    expect(underCap(4, 10 * MiB, 5 * MiB)).toBe(1);
   });
 });
