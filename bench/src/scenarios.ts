@@ -158,10 +158,9 @@ export async function s2PerConnection(server: Server, opts: { clients: number; w
     let n = client;
     while (!stop) {
       try {
-        const measured = counting;
         const { greetingMs, finalMs, reply } = await oneSession(server, n, messages, seq++);
         if (reply.code !== 250) countError(errors, { step: 'final', reply });
-        else if (measured && counting) {
+        else if (counting) {
           done++;
           greeting.push(greetingMs);
           final.push(finalMs);
