@@ -51,7 +51,7 @@ const quick = args.quick ?? false;
 const only = new Set((args.only ?? 'S1,Q,S2,S3,S4,S5').toUpperCase().split(',').map((s) => s.trim()));
 const MiB = 1024 * 1024;
 const plan = quick
-  ? { rounds: 1, warmupMs: 1000, measureMs: 3000, openMeasureMs: 3000, s3Bytes: 4 * MiB, s3Concurrent: 2, s4Connections: 1000, s5MeasureMs: 3000, budgetMs: 300_000 }
+  ? { rounds: 1, warmupMs: 1000, measureMs: 3000, openMeasureMs: 2000, s3Bytes: 4 * MiB, s3Concurrent: 2, s4Connections: 1000, s5MeasureMs: 2000, budgetMs: 300_000 }
   : { rounds: 3, warmupMs: 1500, measureMs: 6000, openMeasureMs: 10_000, s3Bytes: 10 * MiB, s3Concurrent: 4, s4Connections: 2000, s5MeasureMs: 10_000, budgetMs: 1_200_000 };
 const UPSTREAM_MS = 50;
 /** S2's open loop runs at this share of the gateway's own S2 capacity (at 100 %, any server queues). */
