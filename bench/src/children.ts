@@ -63,18 +63,23 @@ export function startChild(options: StartOptions): Promise<Child> {
   const waiting = new Map<number, (value: unknown) => void>();
   let stopping = false;
 
+  let ready = false;
   return new Promise<Child>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`${options.name}: not ready after ${options.readyTimeoutMs ?? 20_000} ms\n${stderr}`));
     }, options.readyTimeoutMs ?? 20_000);
+    child.once('error', (err) => {
+      clearTimeout(timer);
+      reject(new Error(`${options.name}: could not start: ${err.message}`));
+    });
     child.once('exit', (code, signal) => {
       clearTimeout(timer);
-      if (!stopping) {
-        const error = new Error(`${options.name} exited unexpectedly (code ${code}, signal ${signal})\n${stderr}`);
-        reject(error);
-        onUnexpectedExit?.(error);
-      }
+      if (stopping) return;
+      const error = new Error(`${options.name} exited unexpectedly (code ${code}, signal ${signal})\n${stderr}`);
+      // Before 'ready' the start fails (its caller decides); after it, the run is broken.
+      if (ready) onUnexpectedExit?.(error);
+      else reject(error);
     });
     child.on('message', (message: ChildMessage) => {
       if (message.type === 'ack') {
@@ -83,6 +88,7 @@ export function startChild(options: StartOptions): Promise<Child> {
         return;
       }
       clearTimeout(timer);
+      ready = true;
       resolve({
         name: options.name,
         pid: child.pid ?? 0,

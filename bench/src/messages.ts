@@ -55,34 +55,85 @@ export function smallMessages(size: number, tag: string): SmallMessages {
   };
 }
 
-/** One message with a text part and a `bytes`-byte PDF attachment, base64 in 76-character lines. */
-export function largeMessage(bytes: number, to: string): Buffer {
+/** The S3 message kinds: what their bodies hold. */
+export const LARGE_KINDS = ['text', 'html', 'attachment', 'control'] as const;
+export type LargeKind = (typeof LARGE_KINDS)[number];
+
+/** `count` lines of `line` + CRLF, as bytes. */
+function lines(line: string, count: number): Buffer {
+  return Buffer.from(`${line}\r\n`.repeat(Math.max(1, count)), 'latin1');
+}
+
+/** C0 control characters that JSON escapes as `\u00XX` (six bytes each): not TAB, LF or CR. */
+const C0 = Array.from({ length: 32 }, (_, i) => i)
+  .filter((c) => c !== 0 && c !== 0x09 && c !== 0x0a && c !== 0x0d)
+  .map((c) => String.fromCharCode(c))
+  .join('');
+
+/**
+ * A header block and body of about `bytes` bytes (final dot excluded) of one kind:
+ * - `text`: text/plain, 70-character ASCII lines;
+ * - `html`: text/html, paragraphs of the same text;
+ * - `attachment`: multipart/mixed, a short text part and a PDF in base64 (76-character lines);
+ * - `control`: text/plain whose lines are C0 control characters (issue 8: each becomes six bytes
+ *   of JSON unless the relay removes or refuses them).
+ * The body is built once; `message(to, seq)` adds the per-message header lines.
+ */
+export function largeMessages(kind: LargeKind, bytes: number): { message(to: string, seq: number): Buffer } {
   const boundary = 'bench-boundary-0123456789';
-  const content = randomBytes(bytes);
-  content.write('%PDF-1.7\n', 'latin1'); // the gateway checks an attachment's content against its type
-  const base64 = content.toString('base64');
-  const lines: string[] = [];
-  for (let i = 0; i < base64.length; i += 76) lines.push(base64.slice(i, i + 76));
-  const text =
-    `From: Bench <${SENDER}>\r\n` +
-    `To: <${to}>\r\n` +
-    'Subject: bench large attachment\r\n' +
-    `Message-ID: <large-${Date.now()}@bench.example>\r\n` +
-    DATE +
-    'MIME-Version: 1.0\r\n' +
-    `Content-Type: multipart/mixed; boundary="${boundary}"\r\n` +
-    '\r\n' +
-    `--${boundary}\r\n` +
-    'Content-Type: text/plain; charset=utf-8\r\n' +
-    '\r\n' +
-    'The report is attached.\r\n' +
-    `--${boundary}\r\n` +
-    'Content-Type: application/pdf; name="report.pdf"\r\n' +
-    'Content-Disposition: attachment; filename="report.pdf"\r\n' +
-    'Content-Transfer-Encoding: base64\r\n' +
-    '\r\n' +
-    `${lines.join('\r\n')}\r\n` +
-    `--${boundary}--\r\n` +
-    '.\r\n';
-  return Buffer.from(text, 'latin1');
+  const lineCount = (width: number): number => Math.ceil(bytes / (width + 2));
+  let contentHeaders: string;
+  let body: Buffer;
+  switch (kind) {
+    case 'text':
+      contentHeaders = 'Content-Type: text/plain; charset=utf-8\r\n';
+      body = lines(FILLER.repeat(2).slice(0, 70), lineCount(70));
+      break;
+    case 'html':
+      contentHeaders = 'Content-Type: text/html; charset=utf-8\r\n';
+      body = lines(`<p>${FILLER.slice(0, 63)}</p>`, lineCount(70));
+      break;
+    case 'control':
+      contentHeaders = 'Content-Type: text/plain; charset=us-ascii\r\n';
+      body = lines(C0.repeat(3).slice(0, 70), lineCount(70));
+      break;
+    case 'attachment': {
+      contentHeaders = `Content-Type: multipart/mixed; boundary="${boundary}"\r\n`;
+      const content = randomBytes(Math.floor((bytes * 3) / 4));
+      content.write('%PDF-1.7\n', 'latin1'); // the gateway checks an attachment's content against its type
+      const base64 = content.toString('base64');
+      const wrapped: string[] = [];
+      for (let i = 0; i < base64.length; i += 76) wrapped.push(base64.slice(i, i + 76));
+      body = Buffer.from(
+        `--${boundary}\r\n` +
+          'Content-Type: text/plain; charset=utf-8\r\n' +
+          '\r\n' +
+          'The report is attached.\r\n' +
+          `--${boundary}\r\n` +
+          'Content-Type: application/pdf; name="report.pdf"\r\n' +
+          'Content-Disposition: attachment; filename="report.pdf"\r\n' +
+          'Content-Transfer-Encoding: base64\r\n' +
+          '\r\n' +
+          `${wrapped.join('\r\n')}\r\n` +
+          `--${boundary}--\r\n`,
+        'latin1',
+      );
+      break;
+    }
+  }
+  const end = Buffer.from('.\r\n', 'latin1');
+  return {
+    message(to, seq) {
+      const head =
+        `From: Bench <${SENDER}>\r\n` +
+        `To: <${to}>\r\n` +
+        `Subject: bench large ${kind}\r\n` +
+        `Message-ID: <large-${kind}-${seq}-${Date.now()}@bench.example>\r\n` +
+        DATE +
+        'MIME-Version: 1.0\r\n' +
+        contentHeaders +
+        '\r\n';
+      return Buffer.concat([Buffer.from(head, 'latin1'), body, end]);
+    },
+  };
 }

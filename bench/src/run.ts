@@ -1,23 +1,29 @@
 /**
- * pnpm bench [--quick] [--only S1,S2,…] [--profile] [--json FILE] [--log-level LEVEL]
+ * pnpm bench [--quick] [--only S1,S2,S3,S4,S5,Q] [--profile] [--json FILE] [--markdown] [--log-level LEVEL] [--s5-rate N]
  *
- * Starts the testkit's fake Cakemail (counts mode), then for each scenario a fresh gateway and a
- * fresh baseline (bare smtp-server sink, same TLS and certificate), each a child process pinned to
- * one core, and drives both with the same load generator (this process, pinned to the other core,
- * with the fake). Prints `name  gateway  baseline  ratio` rows and the targets as PASS/FAIL lines.
+ * Starts the testkit's fake Cakemail (counts mode), then for each scenario a fresh gateway and
+ * fresh baselines, each a child process pinned to one core: the floor of a relay (floor-child.ts)
+ * and, in S1, the bare sink (sink-child.ts). The same load generator (this process, pinned to the
+ * other core, with the fake) drives each in turn. Prints a table (gateway, floor, sink and the
+ * gateway's ratios) and the targets of issue 13 as PASS/FAIL lines.
  *
  * Exit code: 0 whether targets pass or not (they are goals); 1 only when the harness breaks
  * (a child dies, a scenario throws or moves no mail, the run overruns its time budget).
  */
+import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { availableParallelism, cpus, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { loopbackGatewayEnv, testCertificates } from '@cakemail-smtp/testkit';
+import { configKeys, loadConfig } from '@cakemail-smtp/gateway';
+import { loopbackGatewayEnv, testCertificates, testRedis } from '@cakemail-smtp/testkit';
 import { killAll, liveChildren, onChildCrash, pinSelf, pinning, startChild, type Child } from './children.js';
+import { LARGE_KINDS } from './messages.js';
 import { cpuMicros, openFileLimit, systemBusyMicros } from './procstat.js';
-import { s1Reused, s2PerConnection, s3Large, s4Idle, s5Latency, type Errors, type Server } from './scenarios.js';
-import { combineRounds, fmt } from './stats.js';
+import { renderMarkdown, renderTable, type Row } from './report.js';
+import { s1Reused, s2OpenLoop, s2PerConnection, s3Memory, s4Idle, s5Latency, type Errors, type Server } from './scenarios.js';
+import { combineRounds, fmt, underCap } from './stats.js';
+import { allOf, atLeastTimes, atMost, below, notMeasured, renderTarget, type TargetLine } from './targets.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -26,6 +32,7 @@ const { values: args } = parseArgs({
     profile: { type: 'boolean', default: false },
     'profile-dir': { type: 'string' },
     json: { type: 'string' },
+    markdown: { type: 'boolean', default: false },
     'log-level': { type: 'string', default: 'info' },
     's5-rate': { type: 'string' },
     help: { type: 'boolean', default: false },
@@ -34,16 +41,21 @@ const { values: args } = parseArgs({
 });
 
 if (args.help) {
-  process.stdout.write(`usage: pnpm bench [--quick] [--only S1,S2,S3,S4,S5] [--profile] [--profile-dir DIR] [--json FILE] [--log-level info] [--s5-rate MSG_PER_S]\n`);
+  process.stdout.write(
+    'usage: pnpm bench [--quick] [--only S1,S2,S3,S4,S5,Q] [--profile] [--profile-dir DIR] [--json FILE] [--markdown] [--log-level info] [--s5-rate MSG_PER_S]\n',
+  );
   process.exit(0);
 }
 
 const quick = args.quick ?? false;
-const only = new Set((args.only ?? 'S1,S2,S3,S4,S5').toUpperCase().split(',').map((s) => s.trim()));
+const only = new Set((args.only ?? 'S1,Q,S2,S3,S4,S5').toUpperCase().split(',').map((s) => s.trim()));
+const MiB = 1024 * 1024;
 const plan = quick
-  ? { rounds: 1, warmupMs: 1000, measureMs: 3000, s4Connections: 2000, s5MeasureMs: 3000, budgetMs: 115_000 }
-  : { rounds: 3, warmupMs: 1500, measureMs: 6000, s4Connections: 2000, s5MeasureMs: 10_000, budgetMs: 570_000 };
+  ? { rounds: 1, warmupMs: 1000, measureMs: 3000, openMeasureMs: 2000, s3Bytes: 4 * MiB, s3Concurrent: 2, s4Connections: 1000, s5MeasureMs: 2000, budgetMs: 300_000 }
+  : { rounds: 3, warmupMs: 1500, measureMs: 6000, openMeasureMs: 10_000, s3Bytes: 10 * MiB, s3Concurrent: 4, s4Connections: 2000, s5MeasureMs: 10_000, budgetMs: 1_200_000 };
 const UPSTREAM_MS = 50;
+/** S2's open loop runs at this share of the gateway's own S2 capacity (at 100 %, any server queues). */
+const S2_OPEN_SHARE = 0.8;
 const runStarted = Date.now();
 
 let finished = false;
@@ -67,7 +79,11 @@ const log = (line: string): void => {
 };
 const elapsed = (): string => `${((Date.now() - runStarted) / 1000).toFixed(1)}s`;
 
+type Kind = 'gateway' | 'floor' | 'sink';
+
 async function main(): Promise<void> {
+  // Before this process pins itself (availableParallelism() follows the affinity mask).
+  const machine = { nproc: availableParallelism(), cpu: cpus()[0]?.model ?? '?', node: process.version, kernel: release() };
   const cores = pinning();
   if (cores) pinSelf(cores.load);
   const certs = await testCertificates();
@@ -75,7 +91,7 @@ async function main(): Promise<void> {
   const s4Connections = Math.min(plan.s4Connections, Math.max(100, Math.floor((fdLimit - 200) / 2)));
   if (s4Connections < plan.s4Connections) log(`note: open-file limit ${fdLimit}: S4 opens ${s4Connections} sessions, not ${plan.s4Connections}`);
 
-  log(`bench: ${quick ? 'quick' : 'full'} run; ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), node ${process.version}`);
+  log(`bench: ${quick ? 'quick' : 'full'} run; nproc ${machine.nproc}, ${machine.cpu}, node ${machine.node}, Linux ${machine.kernel}`);
   log(
     cores
       ? `pinning: servers on core ${cores.server}; load generator and fake Cakemail on core ${cores.load} (taskset)`
@@ -85,84 +101,113 @@ async function main(): Promise<void> {
   const baseEnv = { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: process.env['HOME'] ?? '/tmp' };
   const fake = await startChild({ name: 'fake-cakemail', script: 'fake-child.js', env: baseEnv, core: cores?.load });
   const profileDir = args['profile-dir'] ?? join(tmpdir(), `bench-profiles-${process.pid}`);
+  const MAX_MESSAGE_SIZE = String(64 * MiB);
 
-  const startGateway = (scenario: string): Promise<Child> =>
-    startChild({
-      name: `gateway (${scenario})`,
-      script: 'gateway-child.js',
-      core: cores?.server,
-      nodeArgs: args.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=gateway-${scenario}.cpuprofile`] : [],
-      env: {
-        ...baseEnv,
-        ...loopbackGatewayEnv(certs),
-        LOG_LEVEL: args['log-level'] ?? 'info',
-        LOG_FORMAT: 'json',
-        CAKEMAIL_API_URL: fake.url ?? '',
-        MAX_MESSAGE_SIZE: String(64 * 1024 * 1024),
-        MAX_CONNECTIONS: '10000',
-        MAX_CONNECTIONS_PER_IP: '0',
-        MAX_MESSAGES_PER_SESSION: '100000000',
-        // the bench measures memory without the in-flight cap (which must be at least MAX_MESSAGE_SIZE)
-        MAX_INFLIGHT_BYTES: '0',
-        // at least UPSTREAM_DEADLINE_MS (60 s by default), so a shutdown can wait for a relay;
-        // the gateway exits as soon as no session is left
-        SHUTDOWN_TIMEOUT_MS: '60000',
-      },
-    });
-  const startBaseline = (scenario: string, delayMs = 0): Promise<Child> =>
-    startChild({
-      name: `baseline (${scenario})`,
-      script: 'sink-child.js',
-      core: cores?.server,
-      env: {
-        ...baseEnv,
-        TLS_CERT_PATH: certs.certPath,
-        TLS_KEY_PATH: certs.keyPath,
-        MAX_MESSAGE_SIZE: String(64 * 1024 * 1024),
-        SINK_DELAY_MS: String(delayMs),
-      },
-    });
+  const gatewayEnv: Record<string, string> = {
+    ...baseEnv,
+    ...loopbackGatewayEnv(certs),
+    LOG_LEVEL: args['log-level'] ?? 'info',
+    LOG_FORMAT: 'json',
+    CAKEMAIL_API_URL: fake.url ?? '',
+    MAX_MESSAGE_SIZE,
+    MAX_CONNECTIONS: '10000',
+    MAX_CONNECTIONS_PER_IP: '0',
+    MAX_MESSAGES_PER_SESSION: '100000000',
+    // the in-flight cap must be at least MAX_MESSAGE_SIZE; S3 keeps its load under it
+    MAX_INFLIGHT_BYTES: MAX_MESSAGE_SIZE,
+    // at least UPSTREAM_DEADLINE_MS (60 s by default), so a shutdown can wait for a relay;
+    // the gateway exits as soon as no session is left
+    SHUTDOWN_TIMEOUT_MS: '60000',
+  };
+  // What this gateway build supports and its defaults, read as it reads them.
+  const config = loadConfig(gatewayEnv) as unknown as Record<string, unknown>;
+  const supports = (name: string): boolean => (configKeys as readonly string[]).includes(name);
+  const upstreamConnections = Number(config['CAKEMAIL_CONNECTIONS'] ?? 256);
+  const inflightCap = config['MAX_INFLIGHT_BYTES'];
+
+  const startServer = (kind: Kind, scenario: string, extraEnv: Record<string, string> = {}): Promise<Child> => {
+    const label = `${kind} (${scenario})`;
+    switch (kind) {
+      case 'gateway':
+        return startChild({
+          name: label,
+          script: 'gateway-child.js',
+          core: cores?.server,
+          nodeArgs: args.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=gateway-${scenario.replace(/\W+/g, '-')}.cpuprofile`] : [],
+          env: { ...gatewayEnv, ...extraEnv },
+        });
+      case 'floor':
+        return startChild({
+          name: label,
+          script: 'floor-child.js',
+          core: cores?.server,
+          env: {
+            ...baseEnv,
+            TLS_CERT_PATH: certs.certPath,
+            TLS_KEY_PATH: certs.keyPath,
+            MAX_MESSAGE_SIZE,
+            CAKEMAIL_API_URL: fake.url ?? '',
+            FLOOR_CONNECTIONS: String(upstreamConnections),
+          },
+        });
+      case 'sink':
+        return startChild({
+          name: label,
+          script: 'sink-child.js',
+          core: cores?.server,
+          env: { ...baseEnv, TLS_CERT_PATH: certs.certPath, TLS_KEY_PATH: certs.keyPath, MAX_MESSAGE_SIZE },
+        });
+    }
+  };
   const server = (child: Child): Server => ({ target: { host: '127.0.0.1', port: child.port }, pid: child.pid });
+
   let foreignMax = 0;
   /**
-   * A fresh gateway and a fresh baseline for one scenario, both on the server core, driven in
-   * alternating rounds (gateway, baseline, gateway, …); each side's rounds combined by median.
+   * Fresh servers of the kinds given for one scenario, all on the server core, driven in turn
+   * (gateway, floor, sink, gateway, …) for `rounds` rounds; each kind's rounds combined by median.
    * Also watches what other processes on the machine take meanwhile (a noise indicator).
    */
-  async function pair<T extends object>(
+  async function compare<K extends Kind, T extends object>(
     scenario: string,
+    kinds: readonly K[],
     rounds: number,
-    fn: (server: Server, who: 'g' | 'b') => Promise<T>,
-    baselineDelayMs = 0,
-  ): Promise<{ g: T; b: T }> {
-    const gateway = await startGateway(scenario);
-    const baseline = await startBaseline(scenario, baselineDelayMs).catch(async (err: unknown) => {
-      await gateway.stop();
-      throw err;
-    });
+    fn: (server: Server, kind: K, round: number) => Promise<T>,
+    extraEnv: Partial<Record<Kind, Record<string, string>>> = {},
+  ): Promise<Record<K, T>> {
+    const started = await Promise.allSettled(kinds.map((kind) => startServer(kind, scenario, extraEnv[kind])));
+    const children = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+    const stopAll = (): Promise<unknown> => Promise.all(children.map((c) => c.stop(args.profile ? 15_000 : 5000)));
+    const refused = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (refused) {
+      await stopAll();
+      throw refused.reason;
+    }
     try {
-      const g: T[] = [];
-      const b: T[] = [];
+      const results = new Map<K, T[]>(kinds.map((k) => [k, []]));
+      const pids = [...children.map((c) => c.pid), fake.pid];
+      const busy = (): number => pids.reduce((sum, pid) => sum + cpuMicros(pid), 0);
       for (let round = 0; round < rounds; round++) {
-        for (const [who, child, into] of [['g', gateway, g], ['b', baseline, b]] as const) {
+        for (const [i, kind] of kinds.entries()) {
+          const child = children[i];
+          if (!child) throw new Error(`${scenario}: no ${kind}`);
           const sys0 = systemBusyMicros();
-          const ours0 = cpuMicros(gateway.pid) + cpuMicros(baseline.pid) + cpuMicros(fake.pid);
+          const ours0 = busy();
           const self0 = process.cpuUsage();
           const t0 = performance.now();
-          into.push(await fn(server(child), who));
+          results.get(kind)?.push(await fn(server(child), kind, round));
           const self = process.cpuUsage(self0);
-          const ours = cpuMicros(gateway.pid) + cpuMicros(baseline.pid) + cpuMicros(fake.pid) - ours0 + self.user + self.system;
+          const ours = busy() - ours0 + self.user + self.system;
           foreignMax = Math.max(foreignMax, (systemBusyMicros() - sys0 - ours) / ((performance.now() - t0) * 1000));
         }
       }
-      return { g: combineRounds(g), b: combineRounds(b) };
+      return Object.fromEntries(kinds.map((k) => [k, combineRounds(results.get(k) ?? [])])) as Record<K, T>;
     } finally {
-      await Promise.all([gateway.stop(args.profile ? 15_000 : 5000), baseline.stop()]);
+      await stopAll();
     }
   }
 
-  const rows: Array<[string, number, number, string, number?]> = [];
-  const targets: string[] = [];
+  const rows: Row[] = [];
+  const targets: TargetLine[] = [];
   const results: Record<string, unknown> = {};
   const notes: string[] = [];
   const problems: string[] = [];
@@ -170,120 +215,185 @@ async function main(): Promise<void> {
     const list = Object.entries(errors);
     if (list.length) notes.push(`${scenario} ${who} errors: ${list.map(([k, v]) => `${k} ×${v}`).join(', ')}`);
   };
-  const check = (ok: boolean, text: string): void => {
-    targets.push(`${ok ? 'PASS' : 'FAIL'}  ${text}`);
-  };
   const opts = { warmupMs: plan.warmupMs, measureMs: plan.measureMs, size: 2048 };
 
-  let s1Rate: number | undefined;
-  if (only.has('S1')) {
-    log(`[${elapsed()}] S1 reused connections…`);
-    let round = 0;
-    const { g, b } = await pair('S1', plan.rounds, (s, who) => s1Reused(s, { ...opts, connections: 20, tag: `${who}1r${round++}` }));
-    results['S1'] = { gateway: g, baseline: b };
-    s1Rate = g.messagesPerSecond;
-    rows.push(['S1 reused: messages/s', g.messagesPerSecond, b.messagesPerSecond, 'msg/s']);
-    rows.push(['S1 reused: server CPU per message', g.cpuMicrosPerMessage, b.cpuMicrosPerMessage, 'µs']);
-    rows.push(['S1 reused: server CPU busy', g.serverCpuShare * 100, b.serverCpuShare * 100, '% of a core']);
-    rows.push(['S1 reused: load generator CPU busy', g.loadCpuShare * 100, b.loadCpuShare * 100, '% of a core']);
-    errorsOf('gateway', 'S1', g.errors);
-    errorsOf('baseline', 'S1', b.errors);
-    if (!g.messages || !b.messages) problems.push('S1 moved no mail');
-    check(g.messagesPerSecond >= 0.6 * b.messagesPerSecond, `S1 throughput ≥ 0.6 × baseline (${fmt(g.messagesPerSecond / b.messagesPerSecond, 2)})`);
+  // ---- S1: reused connections, closed loop
+  let floorS1Rate: number | undefined;
+  if (only.has('S1') || only.has('Q')) {
+    log(`[${elapsed()}] S1 reused connections (gateway, floor, sink)…`);
+    const r = await compare('S1', ['gateway', 'floor', 'sink'], plan.rounds, (s, kind, round) =>
+      s1Reused(s, { ...opts, connections: 20, tag: `${kind[0] ?? 'x'}1r${round}` }),
+    );
+    const { gateway: g, floor: f, sink: k } = r;
+    results['S1'] = r;
+    floorS1Rate = f.messagesPerSecond;
+    rows.push({ name: 'S1 reused (20 conns, 2 KiB): messages/s', gateway: g.messagesPerSecond, floor: f.messagesPerSecond, sink: k.messagesPerSecond, unit: 'msg/s' });
+    rows.push({ name: 'S1 server CPU per message', gateway: g.cpuMicrosPerMessage, floor: f.cpuMicrosPerMessage, sink: k.cpuMicrosPerMessage, unit: 'µs' });
+    rows.push({ name: 'S1 server CPU busy', gateway: g.serverCpuShare * 100, floor: f.serverCpuShare * 100, sink: k.serverCpuShare * 100, unit: '% of a core', ratios: false });
+    rows.push({ name: 'S1 load generator CPU busy', gateway: g.loadCpuShare * 100, floor: f.loadCpuShare * 100, sink: k.loadCpuShare * 100, unit: '% of a core', ratios: false });
+    for (const [who, res] of Object.entries(r)) errorsOf(who, 'S1', res.errors);
+    if (!g.messages || !f.messages || !k.messages) problems.push('S1 moved no mail');
+    targets.push(atLeastTimes('S1', 'gateway msg/s', g.messagesPerSecond, 0.8, f.messagesPerSecond));
+
+    // ---- Queue mode: S1 again with QUEUE_MODE=always, against the floor just measured
+    if (!only.has('Q')) {
+      // not asked for
+    } else if (!supports('QUEUE_MODE')) {
+      targets.push(notMeasured('queue', 'S1 with QUEUE_MODE=always ≥ 0.6 × floor', 'n/a (no queue mode yet)'));
+    } else {
+      log(`[${elapsed()}] S1 with QUEUE_MODE=always…`);
+      const redis = await testRedis();
+      try {
+        const q = await compare(
+          'S1-queue',
+          ['gateway'],
+          plan.rounds,
+          (s, _kind, round) => s1Reused(s, { ...opts, connections: 20, tag: `q1r${round}` }),
+          { gateway: { QUEUE_MODE: 'always', REDIS_URL: redis.url, QUEUE_ENCRYPTION_KEY: randomBytes(32).toString('base64') } },
+        );
+        results['S1-queue'] = q;
+        rows.push({ name: 'S1 QUEUE_MODE=always: messages/s', gateway: q.gateway.messagesPerSecond, floor: f.messagesPerSecond, unit: 'msg/s' });
+        rows.push({ name: 'S1 QUEUE_MODE=always: server CPU per message', gateway: q.gateway.cpuMicrosPerMessage, floor: f.cpuMicrosPerMessage, unit: 'µs' });
+        errorsOf('gateway (queue)', 'S1', q.gateway.errors);
+        targets.push(atLeastTimes('queue', 'S1 gateway msg/s with QUEUE_MODE=always', q.gateway.messagesPerSecond, 0.6, f.messagesPerSecond));
+      } catch (err) {
+        const why = (err instanceof Error ? err.message : String(err)).split('\n').slice(0, 3).join(' ');
+        targets.push(notMeasured('queue', 'S1 with QUEUE_MODE=always ≥ 0.6 × floor', `n/a (the gateway did not run with QUEUE_MODE=always: ${why})`));
+      } finally {
+        await redis.stop();
+      }
+    }
   }
 
+  // ---- S2: one message per connection
   if (only.has('S2')) {
-    log(`[${elapsed()}] S2 one message per connection…`);
-    const o = { ...opts, clients: 50 };
-    let round = 0;
-    const { g, b } = await pair('S2', plan.rounds, (s, who) => s2PerConnection(s, { ...o, tag: `${who}2r${round++}` }));
-    results['S2'] = { gateway: g, baseline: b };
-    rows.push(['S2 per connection: sessions/s', g.sessionsPerSecond, b.sessionsPerSecond, 'sessions/s']);
-    rows.push(['S2 time to greeting p50', g.greetingP50, b.greetingP50, 'ms', 1]);
-    rows.push(['S2 time to greeting, unloaded server, p50', g.unloadedGreetingP50, b.unloadedGreetingP50, 'ms', 2]);
-    rows.push(['S2 time to greeting p99', g.greetingP99, b.greetingP99, 'ms', 1]);
-    rows.push(['S2 time to final 250 p50', g.finalP50, b.finalP50, 'ms', 1]);
-    rows.push(['S2 time to final 250 p99', g.finalP99, b.finalP99, 'ms', 1]);
-    rows.push(['S2 server CPU per session', g.cpuMicrosPerSession, b.cpuMicrosPerSession, 'µs']);
-    rows.push(['S2 server CPU busy', g.serverCpuShare * 100, b.serverCpuShare * 100, '% of a core']);
-    rows.push(['S2 load generator CPU busy', g.loadCpuShare * 100, b.loadCpuShare * 100, '% of a core']);
-    errorsOf('gateway', 'S2', g.errors);
-    errorsOf('baseline', 'S2', b.errors);
-    if (!g.sessions || !b.sessions) problems.push('S2 completed no session');
-    check(
-      g.sessionsPerSecond >= 0.8 * b.sessionsPerSecond && g.greetingP50 < 5,
-      `S2 sessions/s ≥ 0.8 × baseline (${fmt(g.sessionsPerSecond / b.sessionsPerSecond, 2)}) and greeting p50 < 5 ms (${fmt(g.greetingP50, 2)} ms)`,
+    log(`[${elapsed()}] S2 one message per connection, capacity (closed loop, 50 clients)…`);
+    const c = await compare('S2', ['gateway', 'floor'], plan.rounds, (s, kind, round) =>
+      s2PerConnection(s, { ...opts, clients: 50, tag: `${kind[0] ?? 'x'}2r${round}` }),
     );
-    notes.push('S2 baseline: the bare library waits 100 ms before every greeting (smtp-server init()); the gateway does not.');
-  }
-
-  if (only.has('S3')) {
-    log(`[${elapsed()}] S3 large message…`);
-    const o = { attachmentBytes: 20 * 1024 * 1024 };
-    const { g, b } = await pair('S3', 1, (s, who) => s3Large(s, { ...o, tag: `${who}3` }));
-    results['S3'] = { gateway: g, baseline: b };
-    rows.push(['S3 large: peak RSS growth', g.growth / 2 ** 20, b.growth / 2 ** 20, 'MiB', 1]);
-    rows.push(['S3 large: growth / message size', g.multiple, b.multiple, '×', 2]);
-    rows.push(['S3 large: time to final 250', g.seconds * 1000, b.seconds * 1000, 'ms']);
+    const rate = Math.max(10, Math.round(S2_OPEN_SHARE * c.gateway.sessionsPerSecond));
+    log(`[${elapsed()}] S2 open loop at ${rate} sessions/s (${S2_OPEN_SHARE * 100} % of the gateway's capacity)…`);
+    const maxOpen = Math.max(100, Math.min(1000, Math.floor(fdLimit / 4)));
+    const o = await compare('S2-open', ['gateway', 'floor'], 1, (s, kind) =>
+      s2OpenLoop(s, { rate, warmupMs: plan.warmupMs, measureMs: plan.openMeasureMs, size: 2048, tag: `${kind[0] ?? 'x'}2o`, maxOpen }),
+    );
+    results['S2'] = { capacity: c, openLoop: o };
+    const g = c.gateway;
+    const f = c.floor;
+    rows.push({ name: 'S2 one message per connection: sessions/s', gateway: g.sessionsPerSecond, floor: f.sessionsPerSecond, unit: 'sessions/s' });
+    rows.push({ name: 'S2 server CPU per session', gateway: g.cpuMicrosPerSession, floor: f.cpuMicrosPerSession, unit: 'µs' });
+    rows.push({ name: 'S2 server CPU busy', gateway: g.serverCpuShare * 100, floor: f.serverCpuShare * 100, unit: '% of a core', ratios: false });
+    rows.push({ name: 'S2 time to greeting, closed loop (saturated), p50', gateway: g.greetingP50, floor: f.greetingP50, unit: 'ms', digits: 1 });
+    rows.push({ name: 'S2 time to greeting, unloaded server, p50', gateway: g.unloadedGreetingP50, floor: f.unloadedGreetingP50, unit: 'ms', digits: 2 });
+    rows.push({ name: `S2 open loop at ${rate}/s: greeting p50`, gateway: o.gateway.greetingP50, floor: o.floor.greetingP50, unit: 'ms', digits: 2 });
+    rows.push({ name: 'S2 open loop: greeting p99', gateway: o.gateway.greetingP99, floor: o.floor.greetingP99, unit: 'ms', digits: 2 });
+    rows.push({ name: 'S2 open loop: time to final 250 p50', gateway: o.gateway.finalP50, floor: o.floor.finalP50, unit: 'ms', digits: 1 });
+    rows.push({ name: 'S2 open loop: time to final 250 p99', gateway: o.gateway.finalP99, floor: o.floor.finalP99, unit: 'ms', digits: 1 });
+    rows.push({ name: 'S2 open loop: sessions completed/s', gateway: o.gateway.completedPerSecond, floor: o.floor.completedPerSecond, unit: 'sessions/s' });
+    rows.push({ name: 'S2 open loop: server CPU per session', gateway: o.gateway.cpuMicrosPerSession, floor: o.floor.cpuMicrosPerSession, unit: 'µs' });
+    for (const [who, res] of Object.entries(c)) errorsOf(who, 'S2', res.errors);
+    for (const [who, res] of Object.entries(o)) errorsOf(who, 'S2 open loop', res.errors);
     notes.push(
-      `S3 message: ${fmt(g.messageBytes / 2 ** 20, 1)} MiB on the wire (a 20 MiB PDF, base64); peak by ${g.method}; idle RSS gateway ${fmt(g.idleRss / 2 ** 20, 1)} MiB, baseline ${fmt(b.idleRss / 2 ** 20, 1)} MiB; replies: gateway "${g.reply}", baseline "${b.reply}"`,
+      `S2 open loop: load generator start lag p99 gateway ${fmt(o.gateway.lagP99, 1)} ms, floor ${fmt(o.floor.lagP99, 1)} ms; ` +
+        `arrivals skipped (${maxOpen} sessions already open): gateway ${o.gateway.skipped}, floor ${o.floor.skipped}`,
     );
-    if (!g.reply.startsWith('250')) problems.push(`S3 gateway refused the large message: ${g.reply}`);
-    check(g.multiple <= 3, `S3 peak RSS growth ≤ 3 × message size (${fmt(g.multiple, 2)}×)`);
+    if (!g.sessions || !f.sessions || !o.gateway.sessions) problems.push('S2 completed no session');
+    targets.push(atLeastTimes('S2', 'gateway sessions/s', g.sessionsPerSecond, 0.8, f.sessionsPerSecond));
+    targets.push(
+      allOf('S2 greeting', [
+        below('S2 greeting', `open-loop greeting p50 at ${rate}/s`, o.gateway.greetingP50, 5, 'ms'),
+        below('S2 greeting', 'p99', o.gateway.greetingP99, 50, 'ms'),
+      ]),
+    );
   }
 
+  // ---- S3: memory per in-flight byte, four kinds of large message
+  if (only.has('S3')) {
+    const capText =
+      typeof inflightCap === 'number' ? `MAX_INFLIGHT_BYTES ${fmt(inflightCap / MiB, 1)} MiB (the gateway's default)` : 'MAX_INFLIGHT_BYTES: not in this gateway build (no cap on bytes in flight)';
+    // Under the cap: a message past it is refused (4.3.1), and this measures memory, not refusals.
+    const concurrent = underCap(plan.s3Concurrent, plan.s3Bytes, inflightCap);
+    log(`[${elapsed()}] S3 memory: ${concurrent} × ${fmt(plan.s3Bytes / MiB)} MiB messages at once, per kind; ${capText}…`);
+    const s3: Record<string, unknown> = { inflightCap: inflightCap ?? null };
+    for (const kind of LARGE_KINDS) {
+      const r = await compare(`S3-${kind}`, ['gateway', 'floor'], 1, (s, who) =>
+        s3Memory(s, { kind, bytes: plan.s3Bytes, concurrent, tag: `${who[0] ?? 'x'}3${kind[0] ?? ''}` }),
+      );
+      s3[kind] = r;
+      const g = r.gateway;
+      const f = r.floor;
+      rows.push({ name: `S3 ${kind}: memory per in-flight byte`, gateway: g.perInflightByte, floor: f.perInflightByte, unit: '×', digits: 2 });
+      rows.push({ name: `S3 ${kind}: peak RSS growth`, gateway: g.growth / MiB, floor: f.growth / MiB, unit: `MiB (${fmt(g.inflightBytes / MiB, 1)} MiB in flight)`, digits: 1 });
+      rows.push({ name: `S3 ${kind}: time to the last reply`, gateway: g.seconds * 1000, floor: f.seconds * 1000, unit: 'ms' });
+      notes.push(`S3 ${kind} replies: gateway ${g.replies}; floor ${f.replies} (peak by ${g.method})`);
+      if (g.accepted === 0 && kind !== 'control') problems.push(`S3 ${kind}: the gateway accepted none (${g.replies})`);
+      targets.push(atMost(`S3 ${kind}`, 'peak RSS growth per byte in flight', g.perInflightByte, 2, '×'));
+    }
+    results['S3'] = s3;
+    notes.push(`S3: ${capText}`);
+  }
+
+  // ---- S4: idle sessions
   if (only.has('S4')) {
-    log(`[${elapsed()}] S4 idle connections…`);
-    const { g, b } = await pair('S4', 1, (s) => s4Idle(s, { connections: s4Connections }));
-    results['S4'] = { gateway: g, baseline: b };
-    rows.push([`S4 ${g.connections} idle TLS sessions: RSS per connection`, g.perConnection / 1024, b.perConnection / 1024, 'KiB', 1]);
-    rows.push(['S4 time to open them all', g.openSeconds * 1000, b.openSeconds * 1000, 'ms']);
-    check(g.perConnection <= 64 * 1024, `S4 RSS per idle connection ≤ 64 KiB (${fmt(g.perConnection / 1024, 1)} KiB)`);
+    log(`[${elapsed()}] S4 ${s4Connections} idle connections…`);
+    const r = await compare('S4', ['gateway', 'floor'], 1, (s) => s4Idle(s, { connections: s4Connections }));
+    results['S4'] = r;
+    rows.push({ name: `S4 ${r.gateway.connections} idle TLS sessions: RSS per connection`, gateway: r.gateway.perConnection / 1024, floor: r.floor.perConnection / 1024, unit: 'KiB', digits: 1 });
+    rows.push({ name: 'S4 time to open them all', gateway: r.gateway.openSeconds * 1000, floor: r.floor.openSeconds * 1000, unit: 'ms' });
+    targets.push(atMost('S4', 'RSS per idle connection', r.gateway.perConnection / 1024, 64, 'KiB', 1));
   }
 
+  // ---- S5: upstream latency, open loop at half the floor's S1 rate
   if (only.has('S5')) {
-    const rate = args['s5-rate'] ? Number(args['s5-rate']) : Math.max(50, Math.round((s1Rate ?? 1000) / 2));
-    log(`[${elapsed()}] S5 upstream latency ${UPSTREAM_MS} ms at ${rate} msg/s (open loop)…`);
-    const o = { ...opts, measureMs: plan.s5MeasureMs, rate, upstreamMs: UPSTREAM_MS };
-    // The fake's delay applies to the gateway's POST /v2/emails only; the baseline sink waits itself.
+    const rate = args['s5-rate'] ? Number(args['s5-rate']) : Math.max(50, Math.round((floorS1Rate ?? 1000) / 2));
+    if (floorS1Rate === undefined && !args['s5-rate']) notes.push('S5 rate: S1 did not run, 500 msg/s used');
+    log(`[${elapsed()}] S5 upstream latency ${UPSTREAM_MS} ms, open loop at ${rate} msg/s…`);
+    // The fake delays every POST /v2/emails: the gateway's and the floor's alike.
     await fake.request({ type: 'delay', id: 0, ms: UPSTREAM_MS });
-    const { g, b } = await pair('S5', 1, (s, who) => s5Latency(s, { ...o, tag: `${who}5` }), UPSTREAM_MS).finally(() =>
-      fake.request({ type: 'delay', id: 0, ms: 0 }),
-    );
-    results['S5'] = { gateway: g, baseline: b };
-    rows.push([`S5 added latency p50 (at ${rate} msg/s)`, g.addedP50, b.addedP50, 'ms', 2]);
-    rows.push(['S5 added latency p99', g.addedP99, b.addedP99, 'ms', 2]);
-    rows.push(['S5 achieved rate', g.achievedRate, b.achievedRate, 'msg/s']);
+    const r = await compare('S5', ['gateway', 'floor'], 1, (s, kind) =>
+      s5Latency(s, { ...opts, measureMs: plan.s5MeasureMs, rate, upstreamMs: UPSTREAM_MS, tag: `${kind[0] ?? 'x'}5` }),
+    ).finally(() => fake.request({ type: 'delay', id: 0, ms: 0 }));
+    results['S5'] = r;
+    const g = r.gateway;
+    const f = r.floor;
+    rows.push({ name: `S5 upstream ${UPSTREAM_MS} ms at ${rate} msg/s: dot → 250 p50`, gateway: g.latencyP50, floor: f.latencyP50, unit: 'ms', digits: 2 });
+    rows.push({ name: 'S5 dot → 250 p99', gateway: g.latencyP99, floor: f.latencyP99, unit: 'ms', digits: 2 });
+    rows.push({ name: 'S5 achieved rate', gateway: g.achievedRate, floor: f.achievedRate, unit: 'msg/s' });
+    rows.push({ name: 'S5 server CPU per message', gateway: g.cpuMicrosPerMessage, floor: f.cpuMicrosPerMessage, unit: 'µs' });
     errorsOf('gateway', 'S5', g.errors);
-    errorsOf('baseline', 'S5', b.errors);
-    if (g.late || b.late) notes.push(`S5 starts skipped for want of a free connection: gateway ${g.late}, baseline ${b.late}`);
-    if (!g.messages || !b.messages) problems.push('S5 moved no mail');
-    if (s1Rate === undefined && !args['s5-rate']) notes.push('S5 rate: S1 did not run, 500 msg/s used');
-    check(g.addedP99 < 5, `S5 added p99 < 5 ms (${fmt(g.addedP99, 2)} ms)`);
+    errorsOf('floor', 'S5', f.errors);
+    notes.push(
+      `S5: load generator start lag p99 gateway ${fmt(g.lagP99, 1)} ms, floor ${fmt(f.lagP99, 1)} ms; starts skipped for want of a free connection: gateway ${g.skipped}, floor ${f.skipped}`,
+    );
+    if (!g.messages || !f.messages) problems.push('S5 moved no mail');
+    targets.push(below('S5', 'gateway p99 − floor p99', g.latencyP99 - f.latencyP99, 5, 'ms'));
   }
 
   const counts = await fake.request({ type: 'delay', id: 0, ms: 0 });
   await fake.stop();
 
   // ---- report
-  const nameWidth = Math.max(40, ...rows.map((r) => r[0].length + 2));
-  const col = (s: string, w = 12): string => s.padStart(w);
   log('');
-  log(`${'scenario'.padEnd(nameWidth)}${col('gateway')}${col('baseline')}${col('ratio', 8)}  unit`);
-  for (const [name, g, b, unit, digits] of rows) {
-    log(`${name.padEnd(nameWidth)}${col(fmt(g, digits ?? 0))}${col(fmt(b, digits ?? 0))}${col(fmt(g / b, 2), 8)}  ${unit}`);
-  }
+  for (const line of renderTable(rows)) log(line);
   log('');
-  for (const line of targets) log(line);
+  for (const line of targets) log(renderTarget(line));
   if (notes.length) {
     log('');
     for (const note of notes) log(`note: ${note}`);
   }
   log(`note: other processes on this machine took up to ${fmt(Math.max(0, foreignMax) * 100)}% of a core during a measurement (noise)`);
   log(`note: fake Cakemail calls: ${JSON.stringify(counts)}`);
+  if (args.markdown) {
+    log('');
+    for (const line of renderMarkdown(rows)) log(line);
+    log('');
+    log('```');
+    for (const line of targets) log(renderTarget(line));
+    log('```');
+  }
   if (args.profile) log(`profiles: ${profileDir} (summarise: node bench/dist/profile-summary.js FILE)`);
   const json = args.json ?? join(tmpdir(), 'cakemail-smtp-bench.json');
-  writeFileSync(json, `${JSON.stringify({ quick, date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, results, targets, notes }, null, 2)}\n`);
+  writeFileSync(json, `${JSON.stringify({ quick, date: new Date().toISOString(), machine, rows, targets, results, notes }, null, 2)}\n`);
   log(`results: ${json}`);
   log(`run time: ${elapsed()}`);
   if (liveChildren() > 0) problems.push(`${liveChildren()} child process(es) still running`);

@@ -5,8 +5,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cpuMicros, memory, resetPeak, sampleRss } from './procstat.js';
 import { SmtpConnection, now, type Login, type Target } from './smtp-conn.js';
-import { SENDER, largeMessage, smallMessages } from './messages.js';
-import { percentile } from './stats.js';
+import { SENDER, largeMessages, smallMessages, type LargeKind, type SmallMessages } from './messages.js';
+import { openLoop } from './schedule.js';
+import { percentile, perUnit } from './stats.js';
 
 export interface Server {
   readonly target: Target;
@@ -92,7 +93,7 @@ export async function s1Reused(server: Server, opts: { connections: number; warm
   await Promise.all(conns.map((conn) => conn.quit()));
   return {
     messagesPerSecond: (done * 1000) / elapsed,
-    cpuMicrosPerMessage: done ? (cpu1 - cpu0) / done : Number.NaN,
+    cpuMicrosPerMessage: perUnit(cpu1 - cpu0, done),
     serverCpuShare: (cpu1 - cpu0) / (elapsed * 1000),
     loadCpuShare: (self.user + self.system) / (elapsed * 1000),
     messages: done,
@@ -101,6 +102,26 @@ export async function s1Reused(server: Server, opts: { connections: number; warm
 }
 
 // ---- S2 ---------------------------------------------------------------------------------------
+
+/**
+ * One session as a new client runs it: connect, greeting, EHLO, STARTTLS, EHLO, AUTH, one
+ * message, QUIT. Times in ms from the connect call.
+ */
+async function oneSession(server: Server, i: number, messages: SmallMessages, seq: number): Promise<{ greetingMs: number; finalMs: number; reply: { code: number; text: string } }> {
+  const started = now();
+  const { conn, greetingMs } = await SmtpConnection.open(server.target, { localAddress: source(i) });
+  try {
+    await conn.ehlo();
+    await conn.startTls();
+    await conn.auth(LOGIN);
+    const { to, data } = messages.next(seq);
+    const { reply, doneAt } = await conn.send(SENDER, to, data);
+    await conn.quit();
+    return { greetingMs, finalMs: doneAt - started, reply };
+  } finally {
+    conn.destroy();
+  }
+}
 
 export interface S2Result {
   /** Time to greeting of 10 connections, one at a time, before the load: the server's own latency. */
@@ -117,6 +138,7 @@ export interface S2Result {
   readonly errors: Errors;
 }
 
+/** S2 capacity: `clients` closed loops, each a new connection per message. */
 export async function s2PerConnection(server: Server, opts: { clients: number; warmupMs: number; measureMs: number; size: number; tag: string }): Promise<S2Result> {
   const messages = smallMessages(opts.size, opts.tag);
   const errors: Errors = {};
@@ -132,32 +154,17 @@ export async function s2PerConnection(server: Server, opts: { clients: number; w
     unloaded.push(greetingMs);
     conn.destroy();
   }
-  const session = async (i: number): Promise<void> => {
-    const started = now();
-    const { conn, greetingMs } = await SmtpConnection.open(server.target, { localAddress: source(i) });
-    try {
-      await conn.ehlo();
-      await conn.startTls();
-      await conn.auth(LOGIN);
-      const { to, data } = messages.next(seq++);
-      const { reply, doneAt } = await conn.send(SENDER, to, data);
-      if (reply.code !== 250) {
-        countError(errors, { step: 'final', reply });
-      } else if (counting) {
-        done++;
-        greeting.push(greetingMs);
-        final.push(doneAt - started);
-      }
-      await conn.quit();
-    } finally {
-      conn.destroy();
-    }
-  };
   const loops = Array.from({ length: opts.clients }, async (_, client) => {
     let n = client;
     while (!stop) {
       try {
-        await session(n);
+        const { greetingMs, finalMs, reply } = await oneSession(server, n, messages, seq++);
+        if (reply.code !== 250) countError(errors, { step: 'final', reply });
+        else if (counting) {
+          done++;
+          greeting.push(greetingMs);
+          final.push(finalMs);
+        }
       } catch (err) {
         countError(errors, err);
         await sleep(10); // a refused connection does not spin
@@ -184,7 +191,7 @@ export async function s2PerConnection(server: Server, opts: { clients: number; w
     greetingP99: percentile(greeting, 99),
     finalP50: percentile(final, 50),
     finalP99: percentile(final, 99),
-    cpuMicrosPerSession: done ? (cpu1 - cpu0) / done : Number.NaN,
+    cpuMicrosPerSession: perUnit(cpu1 - cpu0, done),
     serverCpuShare: (cpu1 - cpu0) / (elapsed * 1000),
     loadCpuShare: (self.user + self.system) / (elapsed * 1000),
     sessions: done,
@@ -192,42 +199,167 @@ export async function s2PerConnection(server: Server, opts: { clients: number; w
   };
 }
 
+export interface S2OpenResult {
+  /** Sessions started per second (the schedule). */
+  readonly rate: number;
+  /** Sessions completed with a 250 per second of the measured window. */
+  readonly completedPerSecond: number;
+  readonly greetingP50: number;
+  readonly greetingP99: number;
+  readonly finalP50: number;
+  readonly finalP99: number;
+  /** How late the load generator started sessions (its own delay, p99): noise, not the server. */
+  readonly lagP99: number;
+  readonly cpuMicrosPerSession: number;
+  readonly serverCpuShare: number;
+  readonly sessions: number;
+  /** Arrivals not started: `maxOpen` sessions were already open. */
+  readonly skipped: number;
+  readonly errors: Errors;
+}
+
+/**
+ * S2 latency, open loop: new sessions start at `rate` per second on a schedule, whatever the
+ * earlier ones are doing, up to `maxOpen` at once. Arrivals due in the warm-up are not measured.
+ */
+export async function s2OpenLoop(server: Server, opts: { rate: number; warmupMs: number; measureMs: number; size: number; tag: string; maxOpen: number }): Promise<S2OpenResult> {
+  const messages = smallMessages(opts.size, opts.tag);
+  const errors: Errors = {};
+  const greeting: number[] = [];
+  const final: number[] = [];
+  const lags: number[] = [];
+  const open = new Set<Promise<void>>();
+  let done = 0;
+  let skipped = 0;
+  let cpu0 = 0;
+  let cpuStart = 0;
+  await openLoop({
+    rate: opts.rate,
+    durationMs: opts.warmupMs + opts.measureMs,
+    start: ({ index, scheduledMs, lagMs }) => {
+      const measured = scheduledMs >= opts.warmupMs;
+      if (measured && cpuStart === 0) {
+        cpu0 = cpuMicros(server.pid);
+        cpuStart = now();
+      }
+      if (open.size >= opts.maxOpen) {
+        if (measured) skipped++;
+        return false;
+      }
+      if (measured) lags.push(lagMs);
+      const p = oneSession(server, index, messages, index).then(
+        ({ greetingMs, finalMs, reply }) => {
+          if (reply.code !== 250) countError(errors, { step: 'final', reply });
+          else if (measured) {
+            done++;
+            greeting.push(greetingMs);
+            final.push(finalMs);
+          }
+        },
+        (err: unknown) => countError(errors, err),
+      );
+      open.add(p);
+      void p.finally(() => open.delete(p));
+      return true;
+    },
+  });
+  await Promise.all(open);
+  const cpu = cpuMicros(server.pid) - cpu0;
+  const elapsed = cpuStart ? now() - cpuStart : Number.NaN;
+  return {
+    rate: opts.rate,
+    completedPerSecond: (done * 1000) / opts.measureMs,
+    greetingP50: percentile(greeting, 50),
+    greetingP99: percentile(greeting, 99),
+    finalP50: percentile(final, 50),
+    finalP99: percentile(final, 99),
+    lagP99: percentile(lags, 99),
+    cpuMicrosPerSession: perUnit(cpu, done),
+    serverCpuShare: cpu / (elapsed * 1000),
+    sessions: done,
+    skipped,
+    errors,
+  };
+}
+
 // ---- S3 ---------------------------------------------------------------------------------------
 
 export interface S3Result {
+  readonly kind: LargeKind;
+  /** Messages sent at once, each on its own session. */
+  readonly concurrent: number;
+  /** Bytes of one message on the wire (final dot excluded). */
   readonly messageBytes: number;
+  /** concurrent × messageBytes: what the server held in flight at the peak, at most. */
+  readonly inflightBytes: number;
   readonly idleRss: number;
   readonly peakRss: number;
+  /** peakRss − idleRss */
   readonly growth: number;
-  /** growth / messageBytes */
-  readonly multiple: number;
+  /** growth / inflightBytes: memory per in-flight byte. */
+  readonly perInflightByte: number;
   /** `hwm` when the kernel's peak could be reset, `sampled` otherwise. */
   readonly method: 'hwm' | 'sampled';
-  readonly reply: string;
+  /** The distinct final replies, e.g. `250 ×3; 451 4.3.1 … ×1`. */
+  readonly replies: string;
+  readonly accepted: number;
+  /** From the first byte sent to the last reply. */
   readonly seconds: number;
 }
 
-export async function s3Large(server: Server, opts: { attachmentBytes: number; tag: string }): Promise<S3Result> {
-  const conn = await SmtpConnection.ready(server.target, LOGIN);
-  const warm = smallMessages(2048, opts.tag).next(0);
-  const warmReply = await conn.send(SENDER, warm.to, warm.data);
-  if (warmReply.reply.code !== 250) throw new Error(`S3 warm-up message refused: ${warmReply.reply.text}`);
-  const to = `r${opts.tag}-large@example.net`;
-  const message = largeMessage(opts.attachmentBytes, to);
+/**
+ * `concurrent` sessions, each warmed with a small message, then each sends one `kind` message of
+ * about `bytes` bytes, all at once. Peak RSS growth over the idle RSS measured just before.
+ */
+export async function s3Memory(server: Server, opts: { kind: LargeKind; bytes: number; concurrent: number; tag: string }): Promise<S3Result> {
+  const conns = await openMany(server, opts.concurrent, LOGIN, opts.concurrent);
+  const warm = smallMessages(2048, `${opts.tag}w`);
+  await Promise.all(
+    conns.map(async (conn, i) => {
+      const { to, data } = warm.next(i);
+      const { reply } = await conn.send(SENDER, to, data);
+      if (reply.code !== 250) throw new Error(`S3 warm-up message refused: ${reply.code} ${reply.text}`);
+    }),
+  );
+  const factory = largeMessages(opts.kind, opts.bytes);
+  const messages = conns.map((_, i) => {
+    const to = `r${opts.tag}-${opts.kind}-${i}@example.net`;
+    return { to, data: factory.message(to, i) };
+  });
   await sleep(500);
   const idleRss = memory(server.pid).rss;
   const method = resetPeak(server.pid) ? 'hwm' : 'sampled';
   const sampler = sampleRss(server.pid);
   const t0 = now();
-  const { reply } = await conn.send(SENDER, to, message);
+  const replies = await Promise.all(conns.map((conn, i) => conn.send(SENDER, messages[i]?.to ?? '', messages[i]?.data ?? Buffer.alloc(0)).then(({ reply }) => reply)));
   const seconds = (now() - t0) / 1000;
-  await sleep(200); // anything the server still does after its reply
+  await sleep(200); // anything the server still does after its replies
   const sampled = sampler.stop();
   const peakRss = Math.max(sampled, method === 'hwm' ? memory(server.pid).hwm : 0);
-  await conn.quit();
-  const messageBytes = message.length - 3; // without the final dot
+  await Promise.all(conns.map((conn) => conn.quit()));
+  const messageBytes = (messages[0]?.data.length ?? 3) - 3; // without the final dot
+  const inflightBytes = messageBytes * conns.length;
   const growth = peakRss - idleRss;
-  return { messageBytes, idleRss, peakRss, growth, multiple: growth / messageBytes, method, reply: `${reply.code} ${reply.text}`.slice(0, 120), seconds };
+  const byReply = new Map<string, number>();
+  for (const r of replies) {
+    // A 250 carries ids, unique per message: grouped by its code alone.
+    const key = r.code === 250 ? '250' : `${r.code} ${r.text.slice(4, 80)}`;
+    byReply.set(key, (byReply.get(key) ?? 0) + 1);
+  }
+  return {
+    kind: opts.kind,
+    concurrent: conns.length,
+    messageBytes,
+    inflightBytes,
+    idleRss,
+    peakRss,
+    growth,
+    perInflightByte: perUnit(growth, inflightBytes),
+    method,
+    replies: [...byReply].map(([k, n]) => `${k} ×${n}`).join('; '),
+    accepted: replies.filter((r) => r.code === 250).length,
+    seconds,
+  };
 }
 
 // ---- S4 ---------------------------------------------------------------------------------------
@@ -260,16 +392,22 @@ export async function s4Idle(server: Server, opts: { connections: number }): Pro
 export interface S5Result {
   readonly rate: number;
   readonly achievedRate: number;
-  readonly addedP50: number;
-  readonly addedP99: number;
+  /** Final dot written → final reply, upstream delay included. */
+  readonly latencyP50: number;
+  readonly latencyP99: number;
+  readonly cpuMicrosPerMessage: number;
   readonly messages: number;
-  readonly late: number;
+  /** Arrivals not started for want of a free connection. */
+  readonly skipped: number;
+  /** The load generator's own delay in starting messages, p99. */
+  readonly lagP99: number;
   readonly errors: Errors;
 }
 
 /**
  * Open loop: messages start at `rate` per second on a schedule, whatever the replies do, on a pool
- * of authenticated connections. Added latency = (final 250 − final dot written) − upstream delay.
+ * of authenticated connections (an arrival with no free connection is skipped and counted).
+ * Latency = final 250 − final dot written; the upstream delay is in it for both servers alike.
  */
 export async function s5Latency(server: Server, opts: { rate: number; upstreamMs: number; warmupMs: number; measureMs: number; size: number; tag: string }): Promise<S5Result> {
   const poolSize = Math.min(600, Math.ceil(opts.rate * ((opts.upstreamMs + 30) / 1000) * 2) + 10);
@@ -277,61 +415,54 @@ export async function s5Latency(server: Server, opts: { rate: number; upstreamMs
   const free = [...pool];
   const messages = smallMessages(opts.size, opts.tag);
   const errors: Errors = {};
-  const added: number[] = [];
-  let seq = 0;
-  let counting = false;
-  let late = 0;
+  const latency: number[] = [];
+  const lags: number[] = [];
   const inflight = new Set<Promise<void>>();
-  const start = (conn: SmtpConnection): void => {
-    const { to, data } = messages.next(seq++);
-    const measured = counting;
-    const p = conn.send(SENDER, to, data).then(
-      ({ dotAt, doneAt, reply }) => {
-        if (reply.code !== 250) countError(errors, { step: 'final', reply });
-        else if (measured) added.push(doneAt - dotAt - opts.upstreamMs);
-        free.push(conn);
-      },
-      (err: unknown) => countError(errors, err),
-    );
-    inflight.add(p);
-    void p.finally(() => inflight.delete(p));
-  };
-  const total = opts.warmupMs + opts.measureMs;
-  const t0 = now();
-  let issued = 0;
-  let measuredFrom = Number.POSITIVE_INFINITY;
-  let measuredIssued = 0;
-  while (now() - t0 < total) {
-    const elapsed = now() - t0;
-    if (!counting && elapsed >= opts.warmupMs) {
-      counting = true;
-      measuredFrom = now();
-    }
-    const due = Math.floor((elapsed * opts.rate) / 1000);
-    while (issued < due) {
+  let skipped = 0;
+  let measuredStarted = 0;
+  let cpu0 = 0;
+  const result = await openLoop({
+    rate: opts.rate,
+    durationMs: opts.warmupMs + opts.measureMs,
+    start: ({ index, scheduledMs, lagMs }) => {
+      const measured = scheduledMs >= opts.warmupMs;
+      if (measured && measuredStarted === 0 && cpu0 === 0) cpu0 = cpuMicros(server.pid);
       const conn = free.pop();
       if (!conn) {
-        late += due - issued; // no free connection: skipped, and counted
-        issued = due;
-        break;
+        if (measured) skipped++;
+        return false;
       }
-      issued++;
-      if (counting) measuredIssued++;
-      start(conn);
-    }
-    await sleep(1);
-  }
-  counting = false;
-  const window = (now() - measuredFrom) / 1000;
+      if (measured) {
+        measuredStarted++;
+        lags.push(lagMs);
+      }
+      const { to, data } = messages.next(index);
+      const p = conn.send(SENDER, to, data).then(
+        ({ dotAt, doneAt, reply }) => {
+          if (reply.code !== 250) countError(errors, { step: 'final', reply });
+          else if (measured) latency.push(doneAt - dotAt);
+          free.push(conn);
+        },
+        (err: unknown) => countError(errors, err),
+      );
+      inflight.add(p);
+      void p.finally(() => inflight.delete(p));
+      return true;
+    },
+  });
   await Promise.all(inflight);
+  const cpu = cpuMicros(server.pid) - cpu0;
   await Promise.all(pool.map((conn) => conn.quit()));
+  const window = (result.elapsedMs - opts.warmupMs) / 1000;
   return {
     rate: opts.rate,
-    achievedRate: measuredIssued / window,
-    addedP50: percentile(added, 50),
-    addedP99: percentile(added, 99),
-    messages: added.length,
-    late,
+    achievedRate: measuredStarted / window,
+    latencyP50: percentile(latency, 50),
+    latencyP99: percentile(latency, 99),
+    cpuMicrosPerMessage: perUnit(cpu, latency.length),
+    messages: latency.length,
+    skipped,
+    lagP99: percentile(lags, 99),
     errors,
   };
 }

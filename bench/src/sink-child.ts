@@ -2,10 +2,7 @@
  * Child process: the baseline. The bare smtp-server library, as it is (its 100 ms greeting wait
  * included), with the gateway's TLS settings and certificate, AUTH PLAIN/LOGIN checked against the
  * seeded login, and a DATA handler that discards the message. Reverse DNS is off, as in the
- * gateway: with it, every connection waits on a PTR lookup for 127.0.0.1.
- *
- * SINK_DELAY_MS makes it wait that long after the final dot before answering (S5: the same
- * "upstream" delay the fake Cakemail adds for the gateway).
+ * gateway: with it, every connection waits on a PTR lookup for 127.0.0.1. Measured in S1 only.
  */
 import { readFileSync } from 'node:fs';
 import { SMTPServer } from 'smtp-server';
@@ -14,7 +11,6 @@ import { exitWithParent, sendToParent } from './ipc.js';
 
 exitWithParent();
 const env = process.env;
-const delayMs = Number(env['SINK_DELAY_MS'] ?? 0);
 const user = env['SINK_USER'] ?? 'dev@example.com';
 const password = env['SINK_PASSWORD'] ?? 'dev-password';
 
@@ -39,10 +35,7 @@ const server = new SMTPServer({
     callback();
   },
   onData(stream, _session, callback) {
-    stream.on('end', () => {
-      if (delayMs > 0) setTimeout(() => callback(null, 'Ok: discarded'), delayMs);
-      else callback(null, 'Ok: discarded');
-    });
+    stream.on('end', () => callback(null, 'Ok: discarded'));
     stream.resume();
   },
 });

@@ -36,3 +36,23 @@ export function combineRounds<T extends object>(rounds: readonly T[]): T {
   }
   return out as T;
 }
+
+/** a / b; NaN when either is not a finite number or b is 0. */
+export function ratio(a: number, b: number): number {
+  if (!Number.isFinite(a) || !Number.isFinite(b) || b === 0) return Number.NaN;
+  return a / b;
+}
+
+/** `total` spread over `count` units (CPU µs per message, bytes per connection); NaN when count is 0. */
+export function perUnit(total: number, count: number): number {
+  return count > 0 ? total / count : Number.NaN;
+}
+
+/**
+ * How many `bytes`-byte messages to hold at once, up to `wanted`, staying under 90 % of an
+ * in-flight cap (`MAX_INFLIGHT_BYTES`, when the gateway has one); at least one.
+ */
+export function underCap(wanted: number, bytes: number, cap: unknown): number {
+  if (typeof cap !== 'number' || !(cap > 0)) return wanted;
+  return Math.max(1, Math.min(wanted, Math.floor((0.9 * cap) / bytes)));
+}

@@ -1,0 +1,120 @@
+/**
+ * The compiled bench (dist/, built once here): the floor child against the fake Cakemail, over
+ * real TLS; and the bench as CI runs it, broken on purpose (a child dies in the middle of a run:
+ * it must exit 1 naming the failure, and leave no child process behind).
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { createFakeCakemail, testCertificates } from '@cakemail-smtp/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { killAll, startChild } from '../src/children.js';
+import { SmtpConnection } from '../src/smtp-conn.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+/** The pids whose parent is `pid`, with their command lines. */
+function childrenOf(pid: number): Array<{ pid: number; cmd: string }> {
+  const out: Array<{ pid: number; cmd: string }> = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'latin1');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid) out.push({ pid: Number(entry), cmd: readFileSync(`/proc/${entry}/cmdline`, 'latin1').replace(/\0/g, ' ') });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return !readFileSync(`/proc/${pid}/stat`, 'latin1').includes(') Z ');
+  } catch {
+    return false;
+  }
+};
+
+beforeAll(() => {
+  execFileSync(process.execPath, [fileURLToPath(import.meta.resolve('typescript/bin/tsc')), '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' });
+}, 180_000);
+
+describe('the floor of a relay (floor-child.ts)', () => {
+  const fake = createFakeCakemail();
+  afterAll(async () => {
+    killAll();
+    await fake.close();
+  });
+
+  it('relays each recipient with one POST /v2/emails carrying the message, and answers 250 with the ids', async () => {
+    const url = await fake.listen(0, '127.0.0.1');
+    const certs = await testCertificates();
+    const floor = await startChild({
+      name: 'floor',
+      script: '../dist/floor-child.js', // relative to src/children.ts
+      core: undefined,
+      env: { PATH: process.env['PATH'] ?? '', TLS_CERT_PATH: certs.certPath, TLS_KEY_PATH: certs.keyPath, CAKEMAIL_API_URL: url, FLOOR_CONNECTIONS: '4' },
+    });
+    const target = { host: '127.0.0.1', port: floor.port };
+
+    const { conn: bad } = await SmtpConnection.open(target);
+    await bad.ehlo();
+    await bad.startTls();
+    await expect(bad.auth({ user: 'dev@example.com', password: 'wrong' })).rejects.toThrow(/AUTH: 535/);
+    bad.destroy();
+
+    const conn = await SmtpConnection.ready(target, { user: 'dev@example.com', password: 'dev-password' });
+    const message = 'From: <sender@example.com>\r\nSubject: hello\r\n\r\nline one\r\n..dot-stuffed\r\n';
+    await conn.command('MAIL FROM:<sender@example.com>', 250);
+    await conn.command('RCPT TO:<a@example.net>', 250);
+    await conn.command('RCPT TO:<b@example.net>', 250);
+    await conn.command('DATA', 354);
+    conn.write(`${message}.\r\n`);
+    const reply = await conn.read();
+    await conn.quit();
+    await floor.stop();
+
+    const sent = fake.sent();
+    expect(sent.map((e) => e.body.email).sort()).toEqual(['a@example.net', 'b@example.net']);
+    expect(reply.code).toBe(250);
+    for (const email of sent) {
+      expect(reply.text).toContain(email.id);
+      expect(email.body.content.text).toBe(message.replace('..dot', '.dot'));
+    }
+    // The login's token, sender and list were looked up once, at AUTH.
+    expect(fake.counts()).toMatchObject({ token: 2, senders: 1, lists: 1, createList: 1, send: 2 });
+  });
+});
+
+describe('pnpm bench', () => {
+  it('exits 1 and stops every child when one of them dies during the run', async () => {
+    const run = spawn(process.execPath, ['dist/run.js', '--quick', '--only', 'S4', '--json', '/dev/null'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    run.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const exited = new Promise<number | null>((resolve) => run.once('exit', (code) => resolve(code)));
+    const pid = run.pid ?? 0;
+
+    // Wait for the scenario's servers: the fake, the gateway and the floor.
+    const seen = new Map<number, string>();
+    let gateway: number | undefined;
+    const deadline = Date.now() + 60_000;
+    while (gateway === undefined && Date.now() < deadline && run.exitCode === null) {
+      for (const child of childrenOf(pid)) seen.set(child.pid, child.cmd);
+      gateway = [...seen].find(([p, cmd]) => cmd.includes('gateway-child.js') && alive(p))?.[0];
+      if (gateway === undefined) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(gateway, `no gateway child appeared; stderr: ${stderr}`).toBeDefined();
+    await new Promise((r) => setTimeout(r, 300));
+    for (const child of childrenOf(pid)) seen.set(child.pid, child.cmd);
+    expect([...seen.values()].some((cmd) => cmd.includes('fake-child.js'))).toBe(true);
+
+    process.kill(gateway ?? 0, 'SIGKILL');
+    expect(await exited).toBe(1);
+    expect(stderr).toMatch(/bench: harness failure: Error: gateway \(S4\) exited unexpectedly \(code null, signal SIGKILL\)/);
+    const left = [...seen.keys()].filter(alive);
+    expect(left, `children still running: ${left.map((p) => seen.get(p)).join('; ')}`).toEqual([]);
+  }, 120_000);
+});
