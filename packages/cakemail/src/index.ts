@@ -27,6 +27,9 @@ export type { AcceptedStore, MemoryAcceptedStoreOptions } from './accepted-store
 export { RedisAcceptedStore } from './redis-accepted-store.js';
 export type { RedisAcceptedStoreOptions } from './redis-accepted-store.js';
 export { createRelayBackend, relayConfigSchema } from './relay.js';
+export { explainHeaders } from './explain.js';
+export type { HeaderMapping } from './explain.js';
+export type { RecipientOutcome, RelayedMessage, RelayObserver } from './observer.js';
 export type { RelayBackend, RelayConfig, RelayDeps } from './relay.js';
 export type {
   AttachmentType,

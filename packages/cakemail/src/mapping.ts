@@ -47,6 +47,8 @@ export interface ParsedMessage {
   /** The gateway's control headers (lower-case name → unfolded values in order). */
   readonly control: ReadonlyMap<string, readonly string[]>;
   readonly attachments: readonly ParsedAttachment[];
+  /** The raw header lines (lower-case name, folded line), in message order. */
+  readonly headerLines: ReadonlyArray<{ readonly key: string; readonly line: string }>;
 }
 
 /** Headers left out of the fingerprint: added or rewritten on the way, not by the author. */
@@ -230,6 +232,7 @@ function finish(raw: RawParts): ParsedMessage {
     headers,
     control,
     attachments: raw.attachments,
+    headerLines: raw.headerLines,
   };
 }
 
