@@ -50,7 +50,7 @@ async function main(argv: string[]): Promise<number> {
     config = Object.freeze({ ...config, CAKEMAIL_API_URL: upstream.url });
   }
 
-  const gateway = createGateway(config, { logger });
+  const gateway = createGateway(config, { logger, ...(upstream ? { onRelayed: upstream.onRelayed } : {}) });
   let listening;
   try {
     listening = await gateway.listen();
