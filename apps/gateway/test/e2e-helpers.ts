@@ -31,6 +31,8 @@ export interface StartOptions {
   /** Extra configuration (environment variables as strings), e.g. `{ MAX_RECIPIENTS: '3' }`. */
   readonly env?: Partial<Record<keyof Config, string>>;
   readonly fake?: FakeCakemailOptions;
+  /** Tell the fake's dev inbox what each message became, as development mode does. */
+  readonly inbox?: boolean;
 }
 
 export interface Login {
@@ -108,7 +110,7 @@ export async function startGateway(opts: StartOptions = {}): Promise<RunningGate
   let gateway: Gateway;
   let listening;
   try {
-    gateway = createGateway(config, { logger });
+    gateway = createGateway(config, { logger, ...(opts.inbox ? { onRelayed: (m) => fake.inbox.note(m) } : {}) });
     listening = await gateway.listen();
   } catch (err) {
     await fake.close();
