@@ -3,6 +3,7 @@
  * (escaping, CSP, the HTML body's own CSP, attachments, clear, joining the gateway's notes).
  * The page in a real browser is tested in apps/gateway (dev-inbox.browser.test.ts).
  */
+import { request } from 'node:http';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createFakeCakemail, DEFAULT_ACCOUNT_ID, DEFAULT_SENDER, DEFAULT_USER, type FakeCakemail, type InboxNote } from '../src/fake-cakemail/index.js';
 
@@ -102,6 +103,29 @@ describe('/_fake/faults', () => {
     const res = await faultsCall('PUT', { route: 'send', status: 500 });
     expect(res.status).toBe(405);
     expect(res.headers.get('allow')).toBe('GET, POST, DELETE');
+  });
+});
+
+describe('DNS rebinding', () => {
+  function get(path: string, host: string, method = 'GET'): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const req = request(`${url}${path}`, { method, headers: { host } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  }
+
+  it('serves the page and the switches only to a Host that is an IP address or localhost', async () => {
+    const port = new URL(url).port;
+    for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`]) expect(await get('/', host)).toBe(200);
+    expect(await get('/', `attacker.example:${port}`)).toBe(403);
+    expect(await get('/_inbox/rows', 'attacker.example')).toBe(403);
+    expect(await get('/_fake/faults', 'attacker.example', 'DELETE')).toBe(403);
+    // the API itself answers any Host (the gateway may use a name)
+    expect(await get('/token', 'cakemail.internal', 'POST')).toBe(422);
   });
 });
 

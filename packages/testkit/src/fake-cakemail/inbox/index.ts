@@ -3,6 +3,7 @@
 // It also serves the switches over HTTP for scripts (/_fake/faults).
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isIP } from 'node:net';
 import { json, type Reply } from '../errors.js';
 import { readBody, writeJson } from '../http.js';
 import type { Recorder } from '../recorder.js';
@@ -56,6 +57,13 @@ export interface Inbox extends DevInbox {
   clear(): void;
 }
 
+/** The Host header names an IP address or localhost, not a DNS name that could be rebound. */
+function isLocalHost(host: string | undefined): boolean {
+  if (host === undefined) return false;
+  const name = host.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  return isIP(name) !== 0 || name === 'localhost' || name.endsWith('.localhost');
+}
+
 export function createInbox(deps: InboxDeps): Inbox {
   const notes = new Notes();
   const listeners = new Set<ServerResponse>();
@@ -94,6 +102,12 @@ export function createInbox(deps: InboxDeps): Inbox {
   async function handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> {
     const method = req.method ?? 'GET';
     const path = url.pathname;
+    if (path !== '/_fake/faults' && path !== '/' && !path.startsWith('/_inbox/')) return false;
+    if (!isLocalHost(req.headers.host)) {
+      // a page elsewhere that rebinds its DNS name to 127.0.0.1 must not read or arm anything
+      writeJson(res, json(403, { detail: [{ msg: 'open the inbox by IP address or localhost', type: 'forbidden' }] }));
+      return true;
+    }
     if (path === '/_fake/faults') {
       let body: unknown;
       if (method === 'POST') {
@@ -118,7 +132,6 @@ export function createInbox(deps: InboxDeps): Inbox {
       if (did) changed();
       return true;
     }
-    if (path !== '/' && !path.startsWith('/_inbox/')) return false;
 
     if (method === 'POST' && path === '/_inbox/clear') {
       // a custom header: a cross-site form cannot send it without a CORS preflight, which fails
