@@ -5,6 +5,7 @@
  * sent at once. It prints a login and a swaks command to paste.
  */
 import { resolve } from 'node:path';
+import type { RelayObserver } from '@cakemail-smtp/cakemail';
 import { createFakeCakemail, DEFAULT_SENDER, DEFAULT_USER, type FakeCakemail } from '@cakemail-smtp/testkit';
 import type { Config } from './config.js';
 
@@ -26,13 +27,15 @@ export const DEV_UPSTREAM_PORT = 2581;
 export interface DevUpstream {
   readonly url: string;
   readonly fake: FakeCakemail;
+  /** Tells the fake's inbox what each SMTP message became (headers, replies). */
+  readonly onRelayed: RelayObserver;
   close(): Promise<void>;
 }
 
 export async function startDevUpstream(host: string, port = DEV_UPSTREAM_PORT): Promise<DevUpstream> {
   const fake = createFakeCakemail();
   const url = await fake.listen(port, host);
-  return { url, fake, close: () => fake.close() };
+  return { url, fake, onRelayed: (message) => fake.inbox.note(message), close: () => fake.close() };
 }
 
 export function devBanner(config: Config, upstream: DevUpstream | undefined, ports: { smtp: number; smtps: number | null; ops: number }): string {
@@ -47,6 +50,7 @@ export function devBanner(config: Config, upstream: DevUpstream | undefined, por
   if (upstream) {
     lines.push(
       `  upstream          embedded fake Cakemail API at ${upstream.url}`,
+      `  dev inbox         ${upstream.url}/  (what Cakemail received, live; chaos switches)`,
       `  recorded calls    ${upstream.url}/_fake/calls`,
       '',
       `Log in with ${DEFAULT_USER.email} / ${DEFAULT_USER.password}; send from ${DEFAULT_SENDER.email}:`,

@@ -13,7 +13,7 @@ import {
   type Backend,
   type SmtpServer,
 } from '@cakemail-smtp/smtp-core';
-import { RedisAcceptedStore, createRelayBackend, type RelayBackend } from '@cakemail-smtp/cakemail';
+import { RedisAcceptedStore, createRelayBackend, type RelayBackend, type RelayObserver } from '@cakemail-smtp/cakemail';
 import type { Config } from './config.js';
 import type { Logger } from './logger.js';
 import { createMetrics, type GatewayMetrics } from './metrics.js';
@@ -23,6 +23,8 @@ export interface GatewayDeps {
   readonly logger: Logger;
   /** Replaces the Cakemail relay (tests). */
   readonly backend?: Backend;
+  /** Told what each message became (development mode: the dev inbox). */
+  readonly onRelayed?: RelayObserver;
 }
 
 export interface ListeningGateway {
@@ -95,7 +97,12 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
             bounces: config.BOUNCE_PARTIAL_FAILURES === 'on',
             hostname: config.SMTP_HOSTNAME,
           },
-          { logger, onBounce: metrics.bounce, ...(accepted ? { store: accepted, inflight: accepted.inflight } : {}) },
+          {
+            logger,
+            onBounce: metrics.bounce,
+            ...(accepted ? { store: accepted, inflight: accepted.inflight } : {}),
+            ...(deps.onRelayed ? { onRelayed: deps.onRelayed } : {}),
+          },
         ));
 
       const lockout = {

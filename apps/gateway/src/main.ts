@@ -6,14 +6,16 @@
  */
 import { ConfigError, configKeys, loadConfig, type Config } from './config.js';
 import { DEV_UPSTREAM_PORT, devBanner, devDefaults, startDevUpstream, type DevUpstream } from './dev.js';
+import { runDoctor } from './doctor/index.js';
 import { createGateway } from './gateway.js';
 import { createLogger } from './logger.js';
 
-const usage = `usage: smtp-gateway [start|dev|--help]
+const usage = `usage: smtp-gateway [start|dev|doctor|--help]
 
   start   run from the environment (production)
   dev     development defaults: ports 2587/2465, self-signed certificate in .dev/tls,
           readable logs, and an embedded fake Cakemail API unless CAKEMAIL_API_URL is set
+  doctor  check a Cakemail login (and, with --smtp, a running gateway); doctor --help
 
 environment: ${configKeys.join(', ')}
 `;
@@ -24,6 +26,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(usage);
     return 0;
   }
+  if (command === 'doctor') return runDoctor(argv.slice(1), { env: process.env, stdin: process.stdin, stdout: process.stdout, stderr: process.stderr });
   if (command !== 'start' && command !== 'dev') {
     process.stderr.write(`unknown command ${JSON.stringify(command)}\n${usage}`);
     return 2;
@@ -50,7 +53,7 @@ async function main(argv: string[]): Promise<number> {
     config = Object.freeze({ ...config, CAKEMAIL_API_URL: upstream.url });
   }
 
-  const gateway = createGateway(config, { logger });
+  const gateway = createGateway(config, { logger, ...(upstream ? { onRelayed: upstream.onRelayed } : {}) });
   let listening;
   try {
     listening = await gateway.listen();

@@ -49,6 +49,11 @@ it('prints a swaks command that delivers, and logs the Cakemail id', async () =>
     expect(calls.filter((c) => c.route === 'send').map((c) => c.status)).toEqual([201]);
     expect(JSON.stringify(calls)).toContain(id);
     expect(JSON.stringify(calls)).not.toContain('dev-password');
+    // the printed inbox link shows the message with the reply swaks got (the relay observer is wired)
+    const inbox = (/dev inbox +(\S+)/.exec(out) as RegExpExecArray)[1] as string;
+    expect(inbox).toBe(`${upstream.replace(/\/_fake\/calls$/, '')}/`);
+    const rows = await (await fetch(`${inbox}_inbox/rows`)).text();
+    expect(rows).toContain(`250 2.0.0 Ok: queued as ${id}`);
   } finally {
     child.kill('SIGTERM');
     expect(await exited).toBe(0);

@@ -33,6 +33,8 @@ export interface StartOptions {
   readonly fake?: FakeCakemailOptions;
   /** Changes the validated configuration, e.g. to one loadConfig refuses, to test what the code does anyway. */
   readonly adjust?: (config: Config) => Config;
+  /** Tell the fake's dev inbox what each message became, as development mode does. */
+  readonly inbox?: boolean;
 }
 
 export interface Login {
@@ -112,7 +114,7 @@ export async function startGateway(opts: StartOptions = {}): Promise<RunningGate
   let gateway: Gateway;
   let listening;
   try {
-    gateway = createGateway(config, { logger });
+    gateway = createGateway(config, { logger, ...(opts.inbox ? { onRelayed: (m) => fake.inbox.note(m) } : {}) });
     listening = await gateway.listen();
   } catch (err) {
     await fake.close();

@@ -131,6 +131,7 @@ function certainlyNotProcessed(err: CakemailError): boolean {
 }
 
 const SENDERS_PER_PAGE = 100;
+const LISTS_PER_PAGE = 100;
 const MAX_PAGES = 100;
 
 export class CakemailClient {
@@ -209,6 +210,18 @@ export class CakemailClient {
     const parsed = validate(listsSchema, body, 'GET /lists');
     const found = parsed.data.find((l) => l.name === name);
     return found ? { id: found.id, name: found.name } : undefined;
+  }
+
+  /** Every list of the account, all pages (`GET /lists`). */
+  async listLists(token: string, accountId: number, opts: CallOptions): Promise<ListInfo[]> {
+    const out: ListInfo[] = [];
+    for (let page = 1; page <= MAX_PAGES; page++) {
+      const body = await this.#call({ method: 'GET', path: '/lists', token, query: { account_id: accountId, page, per_page: LISTS_PER_PAGE } }, opts);
+      const parsed = validate(listsSchema, body, 'GET /lists');
+      for (const l of parsed.data) out.push({ id: l.id, name: l.name });
+      if (parsed.data.length < LISTS_PER_PAGE) break;
+    }
+    return out;
   }
 
   /** `POST /lists`; answers the new list's id. */

@@ -32,6 +32,9 @@ export { buildBounce, sendBounce, isBounceExempt, BOUNCE_SUBJECT, BOUNCE_SENDER_
 export type { BounceInput, RefusedRecipient } from './bounce.js';
 export type { RedisAcceptedStoreOptions } from './redis-accepted-store.js';
 export { createRelayBackend, relayConfigSchema } from './relay.js';
+export { explainHeaders } from './explain.js';
+export type { HeaderMapping } from './explain.js';
+export type { RecipientOutcome, RelayedMessage, RelayObserver } from './observer.js';
 export type { RelayBackend, RelayConfig, RelayDeps } from './relay.js';
 export type {
   AttachmentType,

@@ -61,6 +61,8 @@ export interface ParsedMessage {
   readonly attachments: readonly ParsedAttachment[];
   /** Headers a delivery status notification reports or checks (see originalHeaders()). */
   readonly original: OriginalHeaders;
+  /** The raw header lines (lower-case name, folded line), in message order. */
+  readonly headerLines: ReadonlyArray<{ readonly key: string; readonly line: string }>;
 }
 
 /** Headers left out of the fingerprint: added or rewritten on the way, not by the author. */
@@ -293,6 +295,7 @@ function finish(raw: RawParts): ParsedMessage {
     control,
     attachments: raw.attachments,
     original: originalHeaders(raw.headerLines),
+    headerLines: raw.headerLines,
   };
 }
 

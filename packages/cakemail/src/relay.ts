@@ -32,7 +32,9 @@ import { CakemailClient, type CallOptions, type SenderInfo } from './client.js';
 import { CakemailError } from './errors.js';
 import { DEFAULT_INFLIGHT_WAIT_MS, INFLIGHT_MARGIN_MS, MemoryInflightMarks, type InflightMarks } from './inflight.js';
 import { ListResolver } from './lists.js';
+import { explainHeaders } from './explain.js';
 import { parseMessage, prepareEmail, readControlHeaders, type ParsedMessage } from './mapping.js';
+import type { RecipientOutcome, RelayObserver } from './observer.js';
 import { SenderDirectory } from './senders.js';
 import type { EmailType, Logger } from './types.js';
 
@@ -90,6 +92,8 @@ export interface RelayDeps {
   readonly authenticator?: CakemailAuthenticator;
   readonly senders?: SenderDirectory;
   readonly lists?: ListResolver;
+  /** Told after each DATA what was relayed and the reply (the development inbox). */
+  readonly onRelayed?: RelayObserver;
 }
 
 export interface RelayBackend extends Backend {
@@ -131,6 +135,7 @@ export function createRelayBackend(config: RelayConfig, deps: RelayDeps): RelayB
     senders: deps.senders ?? new SenderDirectory({ client }),
     lists: deps.lists ?? new ListResolver({ client }),
     logger: deps.logger,
+    ...(deps.onRelayed === undefined ? {} : { onRelayed: deps.onRelayed }),
   };
   return {
     newSession: (conn) => new RelaySession(shared, conn),
@@ -157,6 +162,7 @@ interface Shared {
   readonly senders: SenderDirectory;
   readonly lists: ListResolver;
   readonly logger: Logger;
+  readonly onRelayed?: RelayObserver;
 }
 
 /** Keep-alive connections to the API per replica (CAKEMAIL_CONNECTIONS). */
@@ -189,9 +195,18 @@ interface SendJob {
   readonly waitUntil: number;
 }
 
+/** What DATA learnt so far, for the observer. */
+interface Trail {
+  started: number;
+  accountId?: number;
+  headers: ReturnType<typeof explainHeaders>;
+  outcomes: RecipientOutcome[];
+}
+
 class RelaySession implements Session {
   readonly #s: Shared;
   readonly #log: Logger;
+  readonly #sessionId: string;
   #auth: AuthSession | undefined;
   /** The login's account in which MAIL FROM was found a confirmed sender. */
   #senderAccount: number | undefined;
@@ -199,6 +214,7 @@ class RelaySession implements Session {
   constructor(shared: Shared, conn: ConnectionInfo) {
     this.#s = shared;
     this.#log = shared.logger.child({ sessionId: conn.id });
+    this.#sessionId = conn.id;
   }
 
   async auth(credentials: Credentials): Promise<void> {
@@ -231,15 +247,52 @@ class RelaySession implements Session {
   }
 
   async data(message: Readable, info: DataInfo): Promise<string> {
+    const observe = this.#s.onRelayed;
+    if (observe === undefined) return this.#relay(message, info, undefined);
+    const trail: Trail = { started: Date.now(), headers: [], outcomes: [] };
+    let line = Replies.S451_INTERNAL.line;
+    try {
+      const text = await this.#relay(message, info, trail);
+      line = `250 2.0.0 ${text}`;
+      return text;
+    } catch (err) {
+      line = (isSmtpError(err) ? err : Replies.S451_INTERNAL).line;
+      throw err;
+    } finally {
+      try {
+        const { started, accountId, headers, outcomes } = trail;
+        observe({
+          sessionId: this.#sessionId,
+          started,
+          finished: Date.now(),
+          mailFrom: info.from,
+          recipients: [...info.to],
+          ...(accountId === undefined ? {} : { accountId }),
+          headers,
+          outcomes,
+          reply: line,
+        });
+      } catch (err) {
+        this.#log.warn({ err: describe(err) }, 'relay observer failed');
+      }
+    }
+  }
+
+  async #relay(message: Readable, info: DataInfo, trail: Trail | undefined): Promise<string> {
     const auth = this.#requireAuth();
     const parsed = await parseMessage(message);
     // The upstream deadline starts once the client has sent the whole message.
     const started = Date.now();
+    if (trail) {
+      trail.started = started;
+      trail.headers = explainHeaders(parsed);
+    }
     const opts: CallOptions = { deadline: started + this.#s.cfg.deadlineMs };
     const options = readControlHeaders(parsed.control, this.#s.cfg.emailType);
     // x-account-id, else the account whose confirmed sender MAIL FROM is, else the login's first.
     const accountId = options.accountId ?? this.#senderAccount ?? auth.defaultAccountId;
     if (accountId === undefined || !auth.accounts.includes(accountId)) throw Replies.S550_ACCOUNT_NOT_ALLOWED;
+    if (trail) trail.accountId = accountId;
 
     let sender: SenderInfo;
     let listId: number;
@@ -274,6 +327,11 @@ class RelaySession implements Session {
     };
     const outcomes = await mapLimit(info.to, this.#s.cfg.concurrency, (rcpt) => this.#sendOne(job, rcpt));
 
+    if (trail) {
+      trail.outcomes = outcomes.map((o) =>
+        o.ok ? { rcpt: o.rcpt, ok: true, id: o.id, reused: o.reused } : { rcpt: o.rcpt, ok: false, reply: o.error.line, temporary: o.error.temporary },
+      );
+    }
     const accepted = outcomes.filter((o): o is Extract<Outcome, { ok: true }> => o.ok);
     const failed = outcomes.filter((o): o is Extract<Outcome, { ok: false }> => !o.ok);
     const temporary = failed.filter((o) => o.error.temporary);

@@ -35,3 +35,4 @@ export type {
   SubmitEmailBody,
   SubmitStatus,
 } from './types.js';
+export type { DevInbox, InboxHeader, InboxNote, InboxRecipientOutcome } from './inbox/index.js';

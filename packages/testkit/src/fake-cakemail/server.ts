@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { defaultFaultReply, json, methodNotAllowed, notFound, tooLarge, type Reply } from './errors.js';
 import { Faults } from './faults.js';
 import { readBody, writeJson } from './http.js';
+import { createInbox } from './inbox/index.js';
 import { Recorder, redactBody, redactHeaders } from './recorder.js';
 import { parseBody, type Body, type Call, type Deps } from './request.js';
 import { handleCreateList, handleLists } from './route-lists.js';
@@ -51,6 +52,13 @@ export function createFakeCakemail(options: FakeCakemailOptions = {}): FakeCakem
   };
   let stopping = new AbortController();
   let baseUrl: string | undefined;
+  const inbox = createInbox({
+    recorder,
+    faults,
+    senderOf: (accountId, senderId) => store.sendersOf(accountId).find((s) => s.id === senderId),
+    baseUrl: () => baseUrl ?? '',
+    maxBodyBytes,
+  });
 
   const server = createServer((req, res) => {
     onRequest(req, res).catch((err: unknown) => {
@@ -67,6 +75,7 @@ export function createFakeCakemail(options: FakeCakemailOptions = {}): FakeCakem
     const url = new URL(req.url ?? '/', 'http://fake.invalid');
     const path = url.pathname;
 
+    if (await inbox.handle(req, res, url)) return;
     if (path.startsWith('/_fake/')) {
       writeJson(res, devEndpoint(method, path, url.searchParams));
       return;
@@ -108,6 +117,7 @@ export function createFakeCakemail(options: FakeCakemailOptions = {}): FakeCakem
       ...(outcome.fault === undefined ? {} : { fault: outcome.fault }),
     };
     recorder.record(call);
+    inbox.changed();
   }
 
   async function handle(route: RouteKey, call: Call, req: IncomingMessage, res: ServerResponse): Promise<Outcome> {
@@ -190,8 +200,10 @@ export function createFakeCakemail(options: FakeCakemailOptions = {}): FakeCakem
     reset(): void {
       recorder.reset();
       faults.clear();
+      inbox.clear();
     },
     faults,
+    inbox,
     addUser: (user) => store.addUser(user),
     addAccount: (account) => store.addAccount(account),
     addSender: (accountId, sender) => store.addSender(accountId, sender),

@@ -1,6 +1,7 @@
 // Public types of the fake Cakemail API.
 
 import type { ATTACHMENT_TYPES, EMAIL_TYPES, SUBMIT_STATUSES } from './enums.js';
+import type { DevInbox } from './inbox/index.js';
 
 /** The routes the gateway uses; fault switches and counts are keyed by them. */
 export type RouteKey = 'token' | 'senders' | 'lists' | 'createList' | 'send';
@@ -219,6 +220,8 @@ export interface FakeCakemail {
   reset(): void;
 
   readonly faults: FaultSwitches;
+  /** The development inbox served at the base URL; `note()` adds the gateway's side of a message. */
+  readonly inbox: DevInbox;
 
   addUser(user: SeedUser): void;
   addAccount(account: SeedAccount): void;
