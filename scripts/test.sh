@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # Runs every test on a fresh machine that has only Node 20 and npm.
 # Installs what the tests need: Debian packages (when run as root on Debian),
-# the pinned pnpm, the workspace's dependencies. Then builds, lints, typechecks
-# and runs every package's tests through turbo.
+# the pinned pnpm, the workspace's dependencies, the container image's Node.
+# Then builds, lints, typechecks and runs every package's tests through turbo,
+# on the machine's Node and again on the image's Node.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# --- Debian packages used by the tests: swaks, openssl, testssl.sh, msmtp, redis, postfix tools, haproxy
+# --- Debian packages used by the tests: swaks, openssl, testssl.sh, msmtp, redis, postfix tools,
+# haproxy, promtool (prometheus), chromium and its fonts
 need_apt=()
-for bin in swaks openssl testssl msmtp redis-server smtp-source haproxy; do
+for bin in swaks openssl testssl msmtp redis-server smtp-source haproxy promtool chromium unshare setpriv; do
   command -v "$bin" >/dev/null 2>&1 || need_apt+=("$bin")
 done
+[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_apt+=("fonts-dejavu-core")
 if [ "${#need_apt[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing Debian packages for: ${need_apt[*]}"
@@ -18,11 +21,17 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
     echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends \
-      swaks libnet-ssleay-perl libauthen-sasl-perl openssl testssl.sh msmtp redis-server postfix bsdextrautils haproxy >/dev/null
+      swaks libnet-ssleay-perl libauthen-sasl-perl openssl testssl.sh msmtp redis-server postfix bsdextrautils \
+      haproxy prometheus chromium fonts-dejavu-core util-linux >/dev/null
   else
-    echo "missing test tools: ${need_apt[*]} (install swaks libnet-ssleay-perl libauthen-sasl-perl openssl testssl.sh msmtp redis-server postfix haproxy)" >&2
+    echo "missing test tools: ${need_apt[*]} (install swaks libnet-ssleay-perl libauthen-sasl-perl openssl testssl.sh msmtp redis-server postfix haproxy prometheus chromium fonts-dejavu-core util-linux)" >&2
     exit 1
   fi
+fi
+# kubectl renders the Kubernetes overlays (deploy/test); Debian has no package for it
+if ! command -v kubectl >/dev/null 2>&1; then
+  echo "missing kubectl: the Kubernetes manifests are rendered with 'kubectl kustomize' (https://kubernetes.io/docs/tasks/tools/)" >&2
+  exit 1
 fi
 
 # --- pnpm, the pinned version, without root
@@ -45,19 +54,29 @@ pnpm run build
 pnpm run lint
 pnpm run typecheck
 
-# every package's tests; the summary line, printed last, counts them all
-test_log=$(mktemp)
-pnpm run test 2>&1 | tee "$test_log"
-summary=$(node -e '
+# --- the container image's Node (ARG NODE_VERSION in the Dockerfile), from the npm registry
+image_node=$(bash scripts/image-node.sh)
+
+# every package's tests, on the machine's Node, then on the image's; the summary, printed last, counts them all
+count_tests='
   const text = require("fs").readFileSync(process.argv[1], "utf8").replace(/\x1b\[[0-9;]*m/g, "");
   let passed = 0, failed = 0;
   for (const m of text.matchAll(/^.*\bTests\s+(.*)$/gm)) {
     passed += Number(/(\d+) passed/.exec(m[1])?.[1] ?? 0);
     failed += Number(/(\d+) failed/.exec(m[1])?.[1] ?? 0);
   }
-  console.log(`tests: ${passed} passed, ${failed} failed`);
-' "$test_log")
-rm -f "$test_log"
+  console.log(`tests on Node ${process.argv[2]}: ${passed} passed, ${failed} failed`);
+'
+test_log=$(mktemp)
+trap 'rm -f "$test_log"; [ -n "${redis_pid:-}" ] && kill "$redis_pid" 2>/dev/null || true' EXIT
+status=0
+pnpm run test 2>&1 | tee "$test_log" || status=1
+summary=$(node -e "$count_tests" "$test_log" "$(node --version)")
+
+echo "--- the tests again on the image's Node, $("$image_node" --version)"
+PATH="$(dirname "$image_node"):$PATH" pnpm run test 2>&1 | tee "$test_log" || status=1
+summary="$summary
+$(node -e "$count_tests" "$test_log" "$("$image_node" --version)")"
 
 # --- the TLS audit of both listeners (testssl.sh): fails the build on any regression
 node scripts/tls-audit.mjs
@@ -66,3 +85,4 @@ node scripts/tls-audit.mjs
 pnpm bench --quick
 
 echo "$summary"
+exit "$status"

@@ -3,10 +3,14 @@
  * `.dev/tls`, readable log lines, and, unless CAKEMAIL_API_URL is set, the
  * testkit's fake Cakemail API as the embedded upstream, so a message can be
  * sent at once. It prints a login and a swaks command to paste.
+ *
+ * The testkit is a development dependency: it is loaded here, with a dynamic
+ * import, only when the fake is started, and a production install (which
+ * leaves it out) never loads it.
  */
 import { resolve } from 'node:path';
 import type { RelayObserver } from '@cakemail-smtp/cakemail';
-import { createFakeCakemail, DEFAULT_SENDER, DEFAULT_USER, type FakeCakemail } from '@cakemail-smtp/testkit';
+import type * as Testkit from '@cakemail-smtp/testkit';
 import type { Config } from './config.js';
 
 export const devDefaults = {
@@ -24,18 +28,45 @@ export const devDefaults = {
 /** The port the embedded fake Cakemail listens on, unless DEV_UPSTREAM_PORT says otherwise. */
 export const DEV_UPSTREAM_PORT = 2581;
 
+const TESTKIT = '@cakemail-smtp/testkit';
+
 export interface DevUpstream {
   readonly url: string;
-  readonly fake: FakeCakemail;
+  /** The fake's seeded login and confirmed sender, for the banner. */
+  readonly login: { readonly email: string; readonly password: string };
+  readonly sender: string;
   /** Tells the fake's inbox what each SMTP message became (headers, replies). */
   readonly onRelayed: RelayObserver;
   close(): Promise<void>;
 }
 
+/** The testkit is missing: a production install, where `dev` needs CAKEMAIL_API_URL. */
+export class DevToolingMissing extends Error {
+  override readonly name = 'DevToolingMissing';
+}
+
 export async function startDevUpstream(host: string, port = DEV_UPSTREAM_PORT): Promise<DevUpstream> {
-  const fake = createFakeCakemail();
+  let testkit: typeof Testkit;
+  try {
+    testkit = await import('@cakemail-smtp/testkit');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND') {
+      throw new DevToolingMissing(
+        `development mode embeds the fake Cakemail API from ${TESTKIT}, which this install leaves out (a production install); ` +
+          'set CAKEMAIL_API_URL to a Cakemail API, or run `smtp-gateway start`',
+      );
+    }
+    throw err;
+  }
+  const fake = testkit.createFakeCakemail();
   const url = await fake.listen(port, host);
-  return { url, fake, onRelayed: (message) => fake.inbox.note(message), close: () => fake.close() };
+  return {
+    url,
+    login: { email: testkit.DEFAULT_USER.email, password: testkit.DEFAULT_USER.password },
+    sender: testkit.DEFAULT_SENDER.email,
+    onRelayed: (message) => fake.inbox.note(message),
+    close: () => fake.close(),
+  };
 }
 
 export function devBanner(config: Config, upstream: DevUpstream | undefined, ports: { smtp: number; smtps: number | null; ops: number }): string {
@@ -53,9 +84,9 @@ export function devBanner(config: Config, upstream: DevUpstream | undefined, por
       `  dev inbox         ${upstream.url}/  (what Cakemail received, live; chaos switches)`,
       `  recorded calls    ${upstream.url}/_fake/calls`,
       '',
-      `Log in with ${DEFAULT_USER.email} / ${DEFAULT_USER.password}; send from ${DEFAULT_SENDER.email}:`,
+      `Log in with ${upstream.login.email} / ${upstream.login.password}; send from ${upstream.sender}:`,
       '',
-      `  swaks --server ${config.SMTP_HOST}:${ports.smtp} -tls --auth PLAIN --auth-user ${DEFAULT_USER.email} --auth-password ${DEFAULT_USER.password} --from ${DEFAULT_SENDER.email} --to someone@example.net --header 'Subject: Hello from the gateway'`,
+      `  swaks --server ${config.SMTP_HOST}:${ports.smtp} -tls --auth PLAIN --auth-user ${upstream.login.email} --auth-password ${upstream.login.password} --from ${upstream.sender} --to someone@example.net --header 'Subject: Hello from the gateway'`,
       '',
     );
   } else {

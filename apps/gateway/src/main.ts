@@ -5,7 +5,7 @@
  * The only place that reads process.env, listens and handles signals.
  */
 import { ConfigError, configKeys, loadConfig, type Config } from './config.js';
-import { DEV_UPSTREAM_PORT, devBanner, devDefaults, startDevUpstream, type DevUpstream } from './dev.js';
+import { DEV_UPSTREAM_PORT, DevToolingMissing, devBanner, devDefaults, startDevUpstream, type DevUpstream } from './dev.js';
 import { runDoctor } from './doctor/index.js';
 import { createGateway } from './gateway.js';
 import { createLogger } from './logger.js';
@@ -49,7 +49,15 @@ async function main(argv: string[]): Promise<number> {
   let upstream: DevUpstream | undefined;
   if (embedUpstream) {
     const port = Number(process.env['DEV_UPSTREAM_PORT'] || DEV_UPSTREAM_PORT);
-    upstream = await startDevUpstream(config.SMTP_HOST === '0.0.0.0' ? '127.0.0.1' : config.SMTP_HOST, port);
+    try {
+      upstream = await startDevUpstream(config.SMTP_HOST === '0.0.0.0' ? '127.0.0.1' : config.SMTP_HOST, port);
+    } catch (err) {
+      if (err instanceof DevToolingMissing) {
+        process.stderr.write(`smtp-gateway: ${err.message}\n`);
+        return 1;
+      }
+      throw err;
+    }
     config = Object.freeze({ ...config, CAKEMAIL_API_URL: upstream.url });
   }
 
