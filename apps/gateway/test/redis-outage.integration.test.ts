@@ -18,7 +18,7 @@ let gw: RunningGateway;
 beforeEach(async () => {
   // a server of its own, whatever REDIS_URL says: this test stops it
   redis = await startRedisServer();
-  gw = await startGateway({ env: { REDIS_URL: redis.url } });
+  gw = await startGateway({ env: { REDIS_URL: redis.url, AUTH_LOCKOUT_KEY: 'redis-outage-test-lockout-key-0123456789' } });
   // warm the login, sender and list caches
   expect((await gw.send({ from: FROM, to: 'warm@example.net', subject: 'warm', text: 'warm' })).ok).toBe(true);
   gw.fake.reset();
