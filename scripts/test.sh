@@ -65,24 +65,27 @@ count_tests='
     passed += Number(/(\d+) passed/.exec(m[1])?.[1] ?? 0);
     failed += Number(/(\d+) failed/.exec(m[1])?.[1] ?? 0);
   }
-  console.log(`tests on Node ${process.argv[2]}: ${passed} passed, ${failed} failed`);
+  console.log(`${passed} ${failed}`);
 '
 test_log=$(mktemp)
 trap 'rm -f "$test_log"; [ -n "${redis_pid:-}" ] && kill "$redis_pid" 2>/dev/null || true' EXIT
 status=0
-pnpm run test 2>&1 | tee "$test_log" || status=1
-summary=$(node -e "$count_tests" "$test_log" "$(node --version)")
+# --continue: a failing package does not stop the others, so the count covers every test
+pnpm run test --continue 2>&1 | tee "$test_log" || status=1
+read -r passed20 failed20 < <(node -e "$count_tests" "$test_log")
+node20=$(node --version)
 
 echo "--- the tests again on the image's Node, $("$image_node" --version)"
-PATH="$(dirname "$image_node"):$PATH" pnpm run test 2>&1 | tee "$test_log" || status=1
-summary="$summary
-$(node -e "$count_tests" "$test_log" "$("$image_node" --version)")"
+PATH="$(dirname "$image_node"):$PATH" pnpm run test --continue 2>&1 | tee "$test_log" || status=1
+read -r passed24 failed24 < <(node -e "$count_tests" "$test_log")
+node24=$("$image_node" --version)
 
 # --- the TLS audit of both listeners (testssl.sh): fails the build on any regression
-node scripts/tls-audit.mjs
+node scripts/tls-audit.mjs || status=1
 
 # --- the benchmark harness, as a smoke test only: it fails if the harness breaks, never on targets
-pnpm bench --quick
+pnpm bench --quick || status=1
 
-echo "$summary"
+echo "tests on Node $node20: $passed20 passed, $failed20 failed; on Node $node24: $passed24 passed, $failed24 failed"
+echo "tests: $((passed20 + passed24)) passed, $((failed20 + failed24)) failed"
 exit "$status"

@@ -283,6 +283,7 @@ async function startGateway() {
       MAX_CONNECTIONS_PER_IP: '0',
       CAKEMAIL_API_URL: 'http://127.0.0.1:9', // never contacted: no mail is sent
     };
+    delete env.REDIS_URL; // the audit needs no shared state (and REDIS_URL would need AUTH_LOCKOUT_KEY)
     const proc = track(spawn(process.execPath, [opts.gateway, 'start'], { env, stdio: ['ignore', 'pipe', 'pipe'] }), false);
     const log = [];
     const ready = await new Promise((res) => {
