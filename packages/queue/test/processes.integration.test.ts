@@ -57,8 +57,8 @@ beforeEach(async () => {
     name,
     retryBaseMs: 50,
     retryMaxMs: 500,
-    lockDurationMs: 2000,
-    stalledIntervalMs: 500,
+    lockDurationMs: 5000,
+    stalledIntervalMs: 1000,
     register: new Registry(),
   });
 });
@@ -130,7 +130,9 @@ function sendsPerEmail(): Map<string, number> {
 
 const empty = async () => (await queue.stats()).depth === 0;
 
-describe('worker processes', () => {
+// Child processes start through tsx and the machine may be shared: generous time, and locks long
+// enough that a busy event loop is not taken for a dead worker (which would redeliver a live job).
+describe('worker processes', { timeout: 120_000 }, () => {
   it('two replicas share the queue and deliver each message once', async () => {
     fake.faults.set('send', { delayMs: 20 });
     await startChild('a', 2);
@@ -191,7 +193,7 @@ describe('worker processes', () => {
   });
 });
 
-describe('an outage', () => {
+describe('an outage', { timeout: 120_000 }, () => {
   it('delivers 200 messages queued during an outage exactly once after it ends', async () => {
     fake.faults.set('send', { status: 503 });
     const emails = await enqueueMessages(200, 2);
