@@ -6,7 +6,9 @@
  */
 import { execFile } from 'node:child_process';
 import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
@@ -20,7 +22,7 @@ import type { INetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/Netw
 import type { IPodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
 import type { IConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import type { IService } from 'kubernetes-models/v1/Service';
-import { loadConfig } from '@cakemail-smtp/gateway';
+import { configKeys, loadConfig } from '@cakemail-smtp/gateway';
 import { root } from './helpers.js';
 
 const exec = promisify(execFile);
@@ -64,11 +66,25 @@ async function modelOf(apiVersion: string, kind: string): Promise<new (data: unk
 }
 
 async function render(overlay: string): Promise<K8sObject[]> {
-  const { stdout } = await exec('kubectl', ['kustomize', join(overlaysDir, overlay)], { maxBuffer: 16 << 20 });
+  return renderDir(join(overlaysDir, overlay));
+}
+
+async function renderDir(dir: string): Promise<K8sObject[]> {
+  const { stdout } = await exec('kubectl', ['kustomize', dir], { maxBuffer: 16 << 20 });
   return parseAllDocuments(stdout).map((doc) => {
     if (doc.errors.length > 0) throw doc.errors[0];
     return doc.toJS() as K8sObject;
   });
+}
+
+/** The settings that are secrets: from a Secret, never in the ConfigMap. */
+const secretSettings = ['REDIS_URL', 'AUTH_LOCKOUT_KEY'];
+
+/** A kubernetes quantity in bytes (Ki, Mi, Gi or none). */
+function bytesOf(quantity: string | number | undefined): number {
+  const m = /^(\d+)(Ki|Mi|Gi)?$/.exec(String(quantity));
+  if (!m) throw new Error(`not a byte quantity: ${String(quantity)}`);
+  return Number(m[1]) * ({ Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3 }[m[2] ?? ''] ?? 1);
 }
 
 function all<K extends keyof Kinds>(objects: K8sObject[], kind: K): Kinds[K][] {
@@ -160,13 +176,59 @@ describe.each(overlays)('overlay %s', (overlay) => {
     expect(config.SHUTDOWN_TIMEOUT_MS).toBeGreaterThanOrEqual(config.UPSTREAM_DEADLINE_MS);
   });
 
-  it('takes its configuration from the ConfigMap and REDIS_URL from a Secret', () => {
+  it('takes its configuration from the ConfigMap, and REDIS_URL and AUTH_LOCKOUT_KEY from a Secret', () => {
     const { container } = podOf(one(objects, 'Deployment'));
     const configMap = one(objects, 'ConfigMap');
     expect(container.envFrom).toEqual([{ configMapRef: { name: configMap.metadata?.name } }]);
     expect(configMap.metadata?.name).toMatch(/^smtp-gateway-config-[a-z0-9]+$/);
-    expect(container.env).toEqual([{ name: 'REDIS_URL', valueFrom: { secretKeyRef: { name: 'smtp-gateway-redis', key: 'url', optional: true } } }]);
-    expect(configData()['REDIS_URL']).toBeUndefined();
+    // optional: without the Secret the gateway starts with its memory stores
+    expect(container.env).toEqual([
+      { name: 'REDIS_URL', valueFrom: { secretKeyRef: { name: 'smtp-gateway-redis', key: 'url', optional: true } } },
+      { name: 'AUTH_LOCKOUT_KEY', valueFrom: { secretKeyRef: { name: 'smtp-gateway-redis', key: 'lockout-key', optional: true } } },
+    ]);
+    for (const name of secretSettings) expect(configData()[name], name).toBeUndefined();
+  });
+
+  it('has only real gateway settings in its ConfigMap', () => {
+    const keys = Object.keys(configData());
+    expect(keys.length).toBeGreaterThan(5);
+    expect(keys.filter((key) => !(configKeys as string[]).includes(key))).toEqual([]);
+    // what the pod's environment adds is a setting too
+    const { container } = podOf(one(objects, 'Deployment'));
+    expect((container.env ?? []).map((e) => e.name).filter((name) => !(configKeys as string[]).includes(name))).toEqual([]);
+  });
+
+  it('starts with the Redis Secret made as docs/operations.md says, and without it', () => {
+    const { container } = podOf(one(objects, 'Deployment'));
+    // the environment kubelet makes: the ConfigMap, then env from the Secret's keys
+    const secret: Record<string, string> = { url: 'rediss://:password@redis.example.internal:6379/0', 'lockout-key': 'k'.repeat(64) };
+    const environment = (secretData: Record<string, string>): Record<string, string> => {
+      const env = { ...configData() };
+      for (const e of container.env ?? []) {
+        const ref = e.valueFrom?.secretKeyRef;
+        const value = ref?.name === 'smtp-gateway-redis' ? secretData[ref.key] : e.value;
+        if (value !== undefined) env[e.name] = value;
+      }
+      return env;
+    };
+    const withRedis = loadConfig(environment(secret));
+    expect(withRedis.REDIS_URL).toBe(secret['url']);
+    expect(withRedis.AUTH_LOCKOUT_KEY).toBe(secret['lockout-key']);
+    expect(withRedis.SHUTDOWN_TIMEOUT_MS).toBeGreaterThanOrEqual(withRedis.UPSTREAM_DEADLINE_MS);
+    expect(loadConfig(environment({})).REDIS_URL).toBeUndefined();
+    // a Secret with the url alone stops the start, naming the missing key
+    expect(() => loadConfig(environment({ url: secret['url'] ?? '' }))).toThrow(/AUTH_LOCKOUT_KEY: required when REDIS_URL is set/);
+  });
+
+  it('sizes MAX_INFLIGHT_BYTES for the memory limit, and alerts at 80% of it', () => {
+    const { container } = podOf(one(objects, 'Deployment'));
+    const config = loadConfig(configData());
+    expect(config.MAX_INFLIGHT_BYTES).toBeGreaterThanOrEqual(config.MAX_MESSAGE_SIZE);
+    // the README's MAX_INFLIGHT_BYTES row: about (limit - 130 MiB) / 12
+    expect(130 * 1024 ** 2 + 12 * config.MAX_INFLIGHT_BYTES).toBeLessThanOrEqual(bytesOf(container.resources?.limits?.['memory']));
+    const rules = (one(objects, 'PrometheusRule').spec.groups ?? []).flatMap((g) => g.rules ?? []);
+    const high = rules.find((r) => r.alert === 'SmtpGatewayInflightBytesHigh');
+    expect(String(high?.expr)).toContain(`smtp_gateway_inflight_message_bytes{job="smtp-gateway"}) > 0.8 * ${config.MAX_INFLIGHT_BYTES}`);
   });
 
   it('mounts the cert-manager Certificate’s Secret whole at /etc/smtp-gateway/tls', () => {
@@ -223,8 +285,14 @@ describe.each(overlays)('overlay %s', (overlay) => {
         'SmtpGatewayLimitRejections',
         'SmtpGatewayNoReadyReplica',
         'SmtpGatewayEventLoopLag',
+        'SmtpGatewayProxyHeaderFailures',
+        'SmtpGatewayInflightBytesHigh',
+        'SmtpGatewayInflightBytesRejections',
+        'SmtpGatewayBounceFailures',
       ]),
     );
+    // the queue's alerts wait for the queue to be wired into the gateway
+    expect(all(objects, 'PrometheusRule').map((r) => r.metadata?.name)).toEqual(['smtp-gateway']);
   });
 });
 
@@ -250,9 +318,45 @@ describe('how clients reach the gateway', () => {
     expect(data['PROXY_PROTOCOL']).toBe('on');
     const cidrs = (data['PROXY_TRUSTED_CIDRS'] ?? '').split(',');
     for (const cidr of cidrs) expect(cidr).toMatch(/^(10|172|192)\.[0-9.]+\/\d+$/);
+    // and the gateway itself takes them: PROXY_PROTOCOL=on loads only with its trusted ranges
+    const config = loadConfig(data);
+    expect(config.PROXY_PROTOCOL).toBe('on');
+    expect(config.PROXY_TRUSTED_CIDRS).toEqual(cidrs);
+    const { PROXY_TRUSTED_CIDRS: _, ...withoutTrusted } = data;
+    expect(() => loadConfig(withoutTrusted)).toThrow(/PROXY_TRUSTED_CIDRS: required when PROXY_PROTOCOL=on/);
     // the NLB's health checks may reach the ops port from those addresses
     const ingress = one(objects, 'NetworkPolicy').spec?.ingress ?? [];
     const fromVpc = ingress.flatMap((rule) => (rule.from ?? []).flatMap((f) => (f.ipBlock ? [f.ipBlock.cidr] : [])));
     expect(fromVpc).toEqual(cidrs);
+  });
+});
+
+describe('the queue alerts Component', () => {
+  it('renders into an overlay that adds it, valid against the Prometheus Operator schema', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'gw-queue-alerts-'));
+    try {
+      const kustomization = [
+        'apiVersion: kustomize.config.k8s.io/v1beta1',
+        'kind: Kustomization',
+        'resources:',
+        `  - ${relative(dir, join(overlaysDir, 'production'))}`,
+        'components:',
+        `  - ${relative(dir, join(root, 'deploy/kubernetes/components/queue-alerts'))}`,
+        '',
+      ].join('\n');
+      await writeFile(join(dir, 'kustomization.yaml'), kustomization);
+      const objects = await renderDir(dir);
+      const rules = all(objects, 'PrometheusRule');
+      expect(rules.map((r) => [r.metadata?.name, r.metadata?.namespace])).toEqual([
+        ['smtp-gateway', 'smtp-gateway'],
+        ['smtp-gateway-queue', 'smtp-gateway'],
+      ]);
+      const Model = await modelOf('monitoring.coreos.com/v1', 'PrometheusRule');
+      for (const rule of rules) expect(() => new Model(rule).validate()).not.toThrow();
+      // the same labels as the base's, so a Prometheus that selects the one selects the other
+      expect(rules[1]?.metadata?.labels).toEqual(rules[0]?.metadata?.labels);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
