@@ -172,7 +172,12 @@ describe.each(overlays)('overlay %s', (overlay) => {
     const { pod } = podOf(one(objects, 'Deployment'));
     // the configuration the pod gets: the ConfigMap, and the gateway's own defaults for the rest
     const config = loadConfig(configData());
-    expect((pod.terminationGracePeriodSeconds ?? 30) * 1000).toBeGreaterThan(config.SHUTDOWN_TIMEOUT_MS);
+    // preStop runs first (it keeps serving while the pod leaves the endpoints), then the drain
+    const command = podOf(one(objects, 'Deployment')).container.lifecycle?.preStop?.exec?.command ?? [];
+    expect(command[0]).toBe('sleep');
+    const preStopMs = Number(command[1]) * 1000;
+    expect(preStopMs).toBeGreaterThanOrEqual(5000);
+    expect((pod.terminationGracePeriodSeconds ?? 30) * 1000).toBeGreaterThan(preStopMs + config.SHUTDOWN_TIMEOUT_MS);
     expect(config.SHUTDOWN_TIMEOUT_MS).toBeGreaterThanOrEqual(config.UPSTREAM_DEADLINE_MS);
   });
 
@@ -303,7 +308,7 @@ describe('how clients reach the gateway', () => {
     expect(one(objects, 'ConfigMap').data?.['PROXY_PROTOCOL']).toBeUndefined();
   });
 
-  it('aws-nlb: an NLB sending PROXY protocol v2, trusted from the VPC only, health-checked over HTTP', async () => {
+  it('aws-nlb: an NLB sending PROXY protocol v2, trusted from its own subnets only, SMTP only from them, health-checked over HTTP', async () => {
     const objects = await render('aws-nlb');
     const service = one(objects, 'Service', 'smtp-gateway');
     expect(service.metadata?.annotations).toMatchObject({
@@ -324,10 +329,18 @@ describe('how clients reach the gateway', () => {
     expect(config.PROXY_TRUSTED_CIDRS).toEqual(cidrs);
     const { PROXY_TRUSTED_CIDRS: _, ...withoutTrusted } = data;
     expect(() => loadConfig(withoutTrusted)).toThrow(/PROXY_TRUSTED_CIDRS: required when PROXY_PROTOCOL=on/);
-    // the NLB's health checks may reach the ops port from those addresses
+    // SMTP only from those addresses (no pod elsewhere can connect and claim an address), and
+    // the NLB's health checks to the ops port from the same
     const ingress = one(objects, 'NetworkPolicy').spec?.ingress ?? [];
-    const fromVpc = ingress.flatMap((rule) => (rule.from ?? []).flatMap((f) => (f.ipBlock ? [f.ipBlock.cidr] : [])));
-    expect(fromVpc).toEqual(cidrs);
+    const portsOf = (rule: (typeof ingress)[number]): unknown[] => (rule.ports ?? []).map((p) => p.port);
+    const smtp = ingress.filter((rule) => portsOf(rule).includes('smtp'));
+    expect(smtp).toHaveLength(1);
+    expect(portsOf(smtp[0]!).sort()).toEqual(['smtp', 'smtps']);
+    const cidrsOf = (rule: (typeof ingress)[number]): string[] => (rule.from ?? []).map((f) => f.ipBlock?.cidr ?? 'not an ipBlock');
+    expect(cidrsOf(smtp[0]!)).toEqual(cidrs);
+    const ops = ingress.filter((rule) => portsOf(rule).includes('ops') && (rule.from ?? []).some((f) => f.ipBlock));
+    expect(ops.map(cidrsOf)).toEqual([cidrs]);
+    expect(service.metadata?.annotations?.['service.beta.kubernetes.io/aws-load-balancer-subnets']).toBeTruthy();
   });
 });
 
