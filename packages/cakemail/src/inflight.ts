@@ -48,11 +48,6 @@ export class MemoryInflightMarks implements InflightMarks {
     return token;
   }
 
-  /** Records a mark made elsewhere (in Redis), so that this process knows it too. */
-  set(key: string, token: string, ttlMs: number): void {
-    this.#set(key, token, ttlMs);
-  }
-
   async release(key: string, token: string): Promise<void> {
     if (this.#marks.get(key)?.token === token) this.#marks.delete(key);
   }

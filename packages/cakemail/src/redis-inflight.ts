@@ -1,11 +1,11 @@
 /**
  * In-flight marks on Redis, shared by every replica: `SET key token NX PX ttl` claims, a
  * compare-and-delete script releases (only the owner's mark). Every mark this replica makes is
- * also kept in its memory, and a claim Redis cannot answer is made in memory only, so a retry on
- * the same replica is held back even while Redis is away. Never rejects.
+ * made in its memory first, and a claim Redis cannot answer stays in memory only, so a retry on
+ * the same replica is held back while Redis is away and after it is back. Never rejects.
  */
 import type { Redis } from 'ioredis';
-import { MemoryInflightMarks, newMarkToken, type InflightMarks } from './inflight.js';
+import { MemoryInflightMarks, type InflightMarks } from './inflight.js';
 
 const RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
 
@@ -22,18 +22,20 @@ export class RedisInflightMarks implements InflightMarks {
   }
 
   async claim(key: string, ttlMs: number): Promise<string | undefined> {
-    const token = newMarkToken();
-    const px = Math.max(1, Math.round(ttlMs));
+    // Memory first: a mark this replica made while Redis was away exists nowhere else, and a
+    // retry on this replica must still find it once Redis is back.
+    const token = await this.#memory.claim(key, ttlMs);
+    if (token === undefined) return undefined;
     let answer: string | null;
     try {
-      answer = await this.#client.set(`${this.#prefix}:${key}`, token, 'PX', px, 'NX');
+      answer = await this.#client.set(`${this.#prefix}:${key}`, token, 'PX', Math.max(1, Math.round(ttlMs)), 'NX');
     } catch (err) {
       this.#onError(err);
-      return this.#memory.claim(key, ttlMs, token);
+      return token; // Redis is away: the mark in memory holds back retries on this replica
     }
-    if (answer !== 'OK') return undefined;
-    this.#memory.set(key, token, ttlMs);
-    return token;
+    if (answer === 'OK') return token;
+    await this.#memory.release(key, token); // another replica holds it
+    return undefined;
   }
 
   async release(key: string, token: string): Promise<void> {

@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { defaultFaultReply, json, methodNotAllowed, notFound, tooLarge, type Reply } from './errors.js';
 import { Faults } from './faults.js';
 import { readBody, writeJson } from './http.js';
-import { createInbox } from './inbox/index.js';
+import { createInbox, isLocalHost } from './inbox/index.js';
 import { Recorder, redactBody, redactHeaders } from './recorder.js';
 import { parseBody, type Body, type Call, type Deps } from './request.js';
 import { handleCreateList, handleLists } from './route-lists.js';
@@ -77,7 +77,13 @@ export function createFakeCakemail(options: FakeCakemailOptions = {}): FakeCakem
 
     if (await inbox.handle(req, res, url)) return;
     if (path.startsWith('/_fake/')) {
-      writeJson(res, devEndpoint(method, path, url.searchParams));
+      // the recorded calls hold whole emails: like the inbox, never to a name that could be rebound
+      writeJson(
+        res,
+        isLocalHost(req.headers.host)
+          ? devEndpoint(method, path, url.searchParams)
+          : json(403, { detail: [{ msg: 'use the fake by IP address or localhost', type: 'forbidden' }] }),
+      );
       return;
     }
 

@@ -58,7 +58,7 @@ export interface Inbox extends DevInbox {
 }
 
 /** The Host header names an IP address or localhost, not a DNS name that could be rebound. */
-function isLocalHost(host: string | undefined): boolean {
+export function isLocalHost(host: string | undefined): boolean {
   if (host === undefined) return false;
   const name = host.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1').toLowerCase();
   return isIP(name) !== 0 || name === 'localhost' || name.endsWith('.localhost');
