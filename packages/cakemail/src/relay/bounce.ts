@@ -6,11 +6,11 @@
  * fields and the original's Subject, Message-ID and Date (never its body), and the headers
  * `Auto-Submitted: auto-replied` (RFC 3834) and `X-Gateway-Bounce: yes`.
  *
- * The module builds and sends; the caller decides when (see `shouldBounce`) and counts.
+ * The module builds and sends; bounce-later.ts decides when, and counts.
  */
-import type { SenderInfo, SendResult } from './client.js';
-import type { OriginalHeaders } from './mapping.js';
-import type { EmailBody, EmailHeader } from './types.js';
+import type { SenderInfo, SendResult } from '../client.js';
+import type { OriginalHeaders } from '../message/parsed.js';
+import type { EmailBody, EmailHeader } from '../types.js';
 
 export const BOUNCE_SUBJECT = 'Undelivered Mail Returned to Sender';
 
