@@ -1,6 +1,6 @@
 /**
- * Delivery status notifications (bounces) through the Email API, as ../shared/CAKEMAIL-API.md
- * "Bounces" says. The API takes no `multipart/report`, so the RFC 3464 fields travel in an
+ * Delivery status notifications (bounces) through the Email API. The API builds its own MIME
+ * and takes no `multipart/report`, so the RFC 3464 fields travel in an
  * ordinary email: from the account's sender that MAIL FROM matched, to that same address,
  * subject `Undelivered Mail Returned to Sender`, a text and an HTML part with the per-recipient
  * fields and the original's Subject, Message-ID and Date (never its body), and the headers
