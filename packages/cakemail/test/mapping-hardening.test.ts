@@ -1,7 +1,7 @@
 /**
- * Issue 8, defects 3 (request size), 7 (header hygiene) and 8 (calendar parts): what the mapping
- * refuses, removes and bounds. Both parse paths (the fast path and mailparser) are run where the
- * fast path can take the message.
+ * What the mapping refuses, removes and bounds: request size, header hygiene, calendar parts.
+ * Both parse paths (the fast path and mailparser) are run where the fast path can take the
+ * message.
  */
 import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it, vi } from 'vitest';

@@ -381,7 +381,7 @@ describe('attachments', () => {
       expect(b.attachment?.map((a) => a.filename)).toEqual(['invite.ics', 'meeting.ics']);
     });
 
-    it('identical attachments of other types are all sent, as before', async () => {
+    it('identical attachments of other types are all sent', async () => {
       const pdf = crlf([
         'Subject: s',
         'Content-Type: multipart/mixed; boundary="B"',

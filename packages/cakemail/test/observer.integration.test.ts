@@ -126,7 +126,7 @@ describe('onRelayed', () => {
     expect(seen[1]?.reply).toMatch(/^550 5\.\d\.\d Invalid x-list-id header/);
   });
 
-  it('relays as before when the observer throws', async () => {
+  it('relays and replies the same when the observer throws', async () => {
     const throwing = createRelayBackend(
       relayConfig(fake.url),
       {
