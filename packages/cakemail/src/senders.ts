@@ -48,14 +48,16 @@ export class SenderDirectory {
     return pending;
   }
 
-  /**
-   * The confirmed sender whose email is `address` (case-insensitive). Throws
-   * `CakemailReplies.S553_SENDER_NOT_ALLOWED` when there is none (an empty address included).
-   */
-  async checkSender(token: string, accountId: number, address: string, opts: CallOptions): Promise<SenderInfo> {
+  /** The confirmed sender whose email is `address` (case-insensitive), or undefined (an empty address included). */
+  async findSender(token: string, accountId: number, address: string, opts: CallOptions): Promise<SenderInfo | undefined> {
     const wanted = address.trim().toLowerCase();
-    if (wanted === '') throw CakemailReplies.S553_SENDER_NOT_ALLOWED;
-    const found = (await this.confirmed(token, accountId, opts)).find((s) => s.email.trim().toLowerCase() === wanted);
+    if (wanted === '') return undefined;
+    return (await this.confirmed(token, accountId, opts)).find((s) => s.email.trim().toLowerCase() === wanted);
+  }
+
+  /** The confirmed sender whose email is `address`; else `S553_SENDER_NOT_ALLOWED`. */
+  async checkSender(token: string, accountId: number, address: string, opts: CallOptions): Promise<SenderInfo> {
+    const found = await this.findSender(token, accountId, address, opts);
     if (!found) throw CakemailReplies.S553_SENDER_NOT_ALLOWED;
     return found;
   }

@@ -62,13 +62,15 @@ export class RelaySession implements Session {
     // The default account first; a sender of another of the login's accounts is accepted too
     // (the message may pick that account with x-account-id; DATA checks against the one used).
     for (const accountId of auth.accounts.slice(0, MAX_ACCOUNTS_CHECKED)) {
+      let found: SenderInfo | undefined;
       try {
-        await withToken(auth, opts, (token) => this.#s.senders.checkSender(token, accountId, from, opts));
+        found = await withToken(auth, opts, (token) => this.#s.senders.findSender(token, accountId, from, opts));
+      } catch (err) {
+        throw failureReply(this.#log, err, 'sender check');
+      }
+      if (found !== undefined) {
         this.#senderAccount = accountId;
         return;
-      } catch (err) {
-        if (err === CakemailReplies.S553_SENDER_NOT_ALLOWED) continue;
-        throw failureReply(this.#log, err, 'sender check');
       }
     }
     throw CakemailReplies.S553_SENDER_NOT_ALLOWED;
