@@ -13,9 +13,10 @@
  *   when it nears expiry or after a 401, again one refresh for all sessions sharing it.
  */
 import { createHmac, randomBytes } from 'node:crypto';
-import { Replies, type SmtpError } from '@cakemail-smtp/smtp-core';
+import type { SmtpError } from '@cakemail-smtp/smtp-core';
 import type { CallOptions, TokenResult } from './client.js';
-import { CakemailError, isMfaChallenge } from './errors.js';
+import { CakemailError, errorLogFields } from './errors.js';
+import { loginFailure } from './outcomes.js';
 import type { Logger } from './types.js';
 
 /** What the authenticator needs of the client. */
@@ -32,9 +33,9 @@ export interface AuthenticatorOptions {
   readonly refreshMarginMs?: number;
   /**
    * How long after /token checked a password a cached login may stand in for it (AUTH_CACHE_TTL_MS).
-   * Refreshing the token does not extend it. `0`: every AUTH calls /token. Default 60 s.
+   * Refreshing the token does not extend it. `0`: every AUTH calls /token.
    */
-  readonly cacheTtlMs?: number;
+  readonly cacheTtlMs: number;
   /** How long a refused login is remembered. Default 5 s. */
   readonly failureTtlMs?: number;
   /** Most cached logins (oldest dropped first). Default 10 000. */
@@ -83,11 +84,6 @@ export class AuthSession {
   /** The account used when the message names none: the first of the token's accounts. */
   get defaultAccountId(): number | undefined {
     return this.#accounts[0];
-  }
-
-  /** Epoch ms at which the access token expires. */
-  get expiresAt(): number {
-    return this.#expiresAt;
   }
 
   /** True while the access token is alive and not yet near its expiry. */
@@ -144,9 +140,6 @@ export class AuthSession {
   }
 }
 
-/** AUTH_CACHE_TTL_MS: how long a cached login vouches for a password. */
-export const DEFAULT_AUTH_CACHE_TTL_MS = 60_000;
-
 export class CakemailAuthenticator {
   readonly #key = randomBytes(32);
   readonly #client: TokenApi;
@@ -165,17 +158,14 @@ export class CakemailAuthenticator {
     this.#client = options.client;
     this.#deadlineMs = options.deadlineMs;
     this.#margin = options.refreshMarginMs ?? 60_000;
-    this.#cacheTtl = options.cacheTtlMs ?? DEFAULT_AUTH_CACHE_TTL_MS;
+    this.#cacheTtl = options.cacheTtlMs;
     this.#failureTtl = options.failureTtlMs ?? 5_000;
     this.#maxEntries = options.maxEntries ?? 10_000;
     this.#now = options.now ?? Date.now;
     this.#logger = options.logger;
   }
 
-  /**
-   * Logs in, or reuses a cached login. Throws `Replies.S535_AUTH_INVALID`,
-   * `Replies.S535_AUTH_MFA` or `Replies.S454_AUTH_UNAVAILABLE`.
-   */
+  /** Logs in, or reuses a cached login. Throws the reply `loginFailure()` (outcomes.ts) gives. */
   async login(username: string, password: string): Promise<AuthSession> {
     const key = this.#keyOf(username, password);
     const now = this.#now();
@@ -202,23 +192,15 @@ export class CakemailAuthenticator {
     return this.#cache.size;
   }
 
-  /** Forgets every cached login and failure. */
-  clear(): void {
-    this.#cache.clear();
-    this.#failures.clear();
-  }
-
   async #login(key: string, username: string, password: string): Promise<AuthSession> {
     let token: TokenResult;
     try {
       token = await this.#client.token(username, password, undefined, { deadline: this.#now() + this.#deadlineMs });
     } catch (err) {
-      if (isMfaChallenge(err)) throw this.#remember(key, Replies.S535_AUTH_MFA);
-      if (err instanceof CakemailError && (err.kind === 'auth' || err.kind === 'permanent')) {
-        throw this.#remember(key, Replies.S535_AUTH_INVALID);
-      }
-      this.#logger?.warn({ err: describe(err) }, 'Cakemail login unavailable');
-      throw Replies.S454_AUTH_UNAVAILABLE;
+      const failure = loginFailure(err);
+      if (failure.reason !== 'unavailable') throw this.#remember(key, failure.reply);
+      this.#logger?.warn({ err: errorLogFields(err) }, 'Cakemail login unavailable');
+      throw failure.reply;
     }
     const session = new AuthSession(token, {
       client: this.#client,
@@ -266,13 +248,4 @@ export class CakemailAuthenticator {
     h.update(password);
     return h.digest('base64url');
   }
-}
-
-/** An error as a log field without anything secret: class, kind, status, message. */
-export function describe(err: unknown): Record<string, unknown> {
-  if (err instanceof CakemailError) {
-    return { type: err.name, kind: err.kind, reason: err.reason, status: err.status, message: err.message };
-  }
-  if (err instanceof Error) return { type: err.name, message: err.message };
-  return { type: typeof err };
 }

@@ -11,8 +11,8 @@
 import { Readable } from 'node:stream';
 import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
-import { z } from 'zod';
-import { CakemailError, CakemailMfaError, extractApiMessage } from './errors.js';
+import { CakemailError, CakemailMfaError, certainlyNotProcessed, deadlineError, httpError } from './errors.js';
+import { createListSchema, isChallenge, listsSchema, parseJson, parseToken, sendSchema, sendersSchema, validate } from './responses.js';
 import type { EmailBody } from './types.js';
 
 export interface RetryPolicy {
@@ -32,8 +32,8 @@ export interface CakemailClientOptions {
   readonly retry?: RetryPolicy;
   /** Use this dispatcher instead of the client's own Pool (tests); it is not closed by close(). */
   readonly dispatcher?: Dispatcher;
-  /** Keep-alive connections in the client's own Pool (CAKEMAIL_CONNECTIONS). Default 256. */
-  readonly connections?: number;
+  /** Keep-alive connections in the client's own Pool (CAKEMAIL_CONNECTIONS). */
+  readonly connections: number;
   /** For tests. */
   readonly random?: () => number;
 }
@@ -85,22 +85,6 @@ export interface EncodedBody {
   readonly length: number;
 }
 
-const tokenSchema = z.object({
-  access_token: z.string().min(1),
-  token_type: z.string().optional(),
-  expires_in: z.number(),
-  refresh_token: z.string().min(1),
-  accounts: z.array(z.number().int()),
-});
-const challengeSchema = z.object({ challenge: z.string() });
-const pagination = z.object({ page: z.number().optional(), per_page: z.number().optional(), count: z.number().optional() }).optional();
-const sendersSchema = z.object({
-  pagination,
-  data: z.array(z.object({ id: z.union([z.string(), z.number()]).transform(String), name: z.string().nullish(), email: z.string(), confirmed: z.boolean() })),
-});
-const listsSchema = z.object({ pagination, data: z.array(z.object({ id: z.number().int(), name: z.string() })) });
-const createListSchema = z.object({ id: z.number().int() });
-const sendSchema = z.object({ data: z.object({ id: z.union([z.string(), z.number()]).transform(String), status: z.enum(['queued', 'rejected', 'error']) }) });
 
 interface RequestSpec {
   readonly method: 'GET' | 'POST';
@@ -120,15 +104,6 @@ interface RequestSpec {
   readonly idempotent?: boolean;
 }
 
-/** Connection errors that happen before a request reaches Cakemail. */
-const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
-
-/** Cakemail refused the request without processing it (rate limit, unavailable), or never got it. */
-function certainlyNotProcessed(err: CakemailError): boolean {
-  if (err.status === 429 || err.status === 503) return true;
-  const code = (err.cause as { code?: unknown } | undefined)?.code;
-  return err.reason === 'network' && typeof code === 'string' && NOT_SENT_CODES.has(code);
-}
 
 const SENDERS_PER_PAGE = 100;
 const LISTS_PER_PAGE = 100;
@@ -159,7 +134,7 @@ export class CakemailClient {
       this.#ownsDispatcher = false;
     } else {
       this.#dispatcher = new Pool(this.#origin, {
-        connections: options.connections ?? 256,
+        connections: options.connections,
         keepAliveTimeout: 30_000,
         keepAliveMaxTimeout: 120_000,
       });
@@ -330,7 +305,7 @@ export class CakemailClient {
         return json;
       }
       // The spec's text answers MFA with 401 and a `challenge` (its schema with a 200): both mean MFA.
-      if (spec.tokenCall === true && status === 401 && challengeSchema.safeParse(json).success) throw new CakemailMfaError();
+      if (spec.tokenCall === true && status === 401 && isChallenge(json)) throw new CakemailMfaError();
       throw httpError(name, status, json, res.headers['retry-after'], spec.tokenCall === true);
     } catch (err) {
       if (err instanceof CakemailError) throw err;
@@ -348,59 +323,7 @@ export class CakemailClient {
   }
 }
 
-function httpError(name: string, status: number, json: unknown, retryAfter: string | string[] | undefined, tokenCall: boolean): CakemailError {
-  const apiMessage = extractApiMessage(json);
-  const message = `Cakemail ${name} answered ${status}${apiMessage ? `: ${apiMessage}` : ''}`;
-  if (status === 401 || (tokenCall && status === 403)) return new CakemailError('auth', message, { status, apiMessage, reason: 'http' });
-  if (status === 429) {
-    const ms = parseRetryAfter(Array.isArray(retryAfter) ? retryAfter[0] : retryAfter);
-    return new CakemailError('temporary', message, { status, apiMessage, reason: 'http', ...(ms === undefined ? {} : { retryAfterMs: ms }) });
-  }
-  if (status >= 500 || status === 408) return new CakemailError('temporary', message, { status, apiMessage, reason: 'http' });
-  return new CakemailError('permanent', message, { status, apiMessage, reason: 'http' });
-}
 
-/** Retry-After as delta-seconds or an HTTP date, in ms from now; undefined when absent or bad. */
-export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
-  if (value === undefined) return undefined;
-  const v = value.trim();
-  if (/^\d+$/.test(v)) return Number(v) * 1000;
-  const at = Date.parse(v);
-  if (Number.isNaN(at)) return undefined;
-  return Math.max(0, at - now);
-}
-
-function deadlineError(name: string, last: CakemailError | undefined): CakemailError {
-  return new CakemailError('temporary', `Cakemail ${name}: deadline reached${last ? ` (last: ${last.message})` : ''}`, {
-    reason: 'deadline',
-    ...(last?.status === undefined ? {} : { status: last.status }),
-    ...(last?.retryAfterMs === undefined ? {} : { retryAfterMs: last.retryAfterMs }),
-    apiMessage: last?.apiMessage ?? '',
-  });
-}
-
-function parseToken(body: unknown): TokenResult {
-  if (challengeSchema.safeParse(body).success) throw new CakemailMfaError();
-  const t = validate(tokenSchema, body, 'POST /token');
-  return { accessToken: t.access_token, refreshToken: t.refresh_token, expiresIn: t.expires_in, accounts: t.accounts };
-}
-
-function validate<T>(schema: z.ZodType<T>, body: unknown, name: string): T {
-  const r = schema.safeParse(body);
-  if (!r.success) {
-    throw new CakemailError('temporary', `Cakemail ${name} answered with an unexpected body`, { reason: 'invalid_response' });
-  }
-  return r.data;
-}
-
-function parseJson(text: string): unknown {
-  if (!text) return undefined;
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return undefined;
-  }
-}
 
 function isEncoded(body: EmailBody | EncodedBody): body is EncodedBody {
   return 'chunks' in body && Array.isArray((body as EncodedBody).chunks);

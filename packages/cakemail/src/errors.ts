@@ -11,7 +11,7 @@
  * name and the API's own `msg` texts.
  */
 
-import { stripControl } from './headers.js';
+import { stripControl } from './message/headers.js';
 
 export type CakemailErrorKind = 'permanent' | 'temporary' | 'auth';
 
@@ -71,10 +71,6 @@ export class CakemailMfaError extends CakemailError {
   }
 }
 
-export function isCakemailError(err: unknown): err is CakemailError {
-  return err instanceof CakemailError;
-}
-
 export function isMfaChallenge(err: unknown): err is CakemailMfaError {
   return err instanceof CakemailMfaError;
 }
@@ -97,4 +93,56 @@ export function extractApiMessage(body: unknown): string {
   }
   const joined = stripControl(texts.join('; '));
   return joined.length > 300 ? `${joined.slice(0, 297)}...` : joined;
+}
+
+/** An error as a log field without anything secret: class, kind, status, message. */
+export function errorLogFields(err: unknown): Record<string, unknown> {
+  if (err instanceof CakemailError) {
+    return { type: err.name, kind: err.kind, reason: err.reason, status: err.status, message: err.message };
+  }
+  if (err instanceof Error) return { type: err.name, message: err.message };
+  return { type: typeof err };
+}
+
+/** Connection errors that happen before a request reaches Cakemail. */
+const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
+
+/** Cakemail refused the request without processing it (rate limit, unavailable), or never got it. */
+export function certainlyNotProcessed(err: CakemailError): boolean {
+  if (err.status === 429 || err.status === 503) return true;
+  const code = (err.cause as { code?: unknown } | undefined)?.code;
+  return err.reason === 'network' && typeof code === 'string' && NOT_SENT_CODES.has(code);
+}
+
+/** An HTTP error answer → its CakemailError (`tokenCall`: 401 and 403 mean bad credentials). */
+export function httpError(name: string, status: number, json: unknown, retryAfter: string | string[] | undefined, tokenCall: boolean): CakemailError {
+  const apiMessage = extractApiMessage(json);
+  const message = `Cakemail ${name} answered ${status}${apiMessage ? `: ${apiMessage}` : ''}`;
+  if (status === 401 || (tokenCall && status === 403)) return new CakemailError('auth', message, { status, apiMessage, reason: 'http' });
+  if (status === 429) {
+    const ms = parseRetryAfter(Array.isArray(retryAfter) ? retryAfter[0] : retryAfter);
+    return new CakemailError('temporary', message, { status, apiMessage, reason: 'http', ...(ms === undefined ? {} : { retryAfterMs: ms }) });
+  }
+  if (status >= 500 || status === 408) return new CakemailError('temporary', message, { status, apiMessage, reason: 'http' });
+  return new CakemailError('permanent', message, { status, apiMessage, reason: 'http' });
+}
+
+/** Retry-After as delta-seconds or an HTTP date, in ms from now; undefined when absent or bad. */
+export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
+  if (value === undefined) return undefined;
+  const v = value.trim();
+  if (/^\d+$/.test(v)) return Number(v) * 1000;
+  const at = Date.parse(v);
+  if (Number.isNaN(at)) return undefined;
+  return Math.max(0, at - now);
+}
+
+/** The per-message deadline left no room for (another) attempt. */
+export function deadlineError(name: string, last: CakemailError | undefined): CakemailError {
+  return new CakemailError('temporary', `Cakemail ${name}: deadline reached${last ? ` (last: ${last.message})` : ''}`, {
+    reason: 'deadline',
+    ...(last?.status === undefined ? {} : { status: last.status }),
+    ...(last?.retryAfterMs === undefined ? {} : { retryAfterMs: last.retryAfterMs }),
+    apiMessage: last?.apiMessage ?? '',
+  });
 }

@@ -2,8 +2,8 @@
  * The confirmed senders of each account, cached briefly (one `GET /brands/default/senders`
  * walk per account and TTL, shared by concurrent callers), and the sender checks.
  */
-import { reply, Replies } from '@cakemail-smtp/smtp-core';
 import type { CallOptions, SenderInfo } from './client.js';
+import { CakemailReplies, Refusals } from './replies.js';
 
 export interface SenderApi {
   listSenders(token: string, accountId: number, opts: CallOptions): Promise<SenderInfo[]>;
@@ -48,26 +48,24 @@ export class SenderDirectory {
     return pending;
   }
 
-  /**
-   * The confirmed sender whose email is `address` (case-insensitive). Throws
-   * `Replies.S553_SENDER_NOT_ALLOWED` when there is none (an empty address included).
-   */
-  async checkSender(token: string, accountId: number, address: string, opts: CallOptions): Promise<SenderInfo> {
+  /** The confirmed sender whose email is `address` (case-insensitive), or undefined (an empty address included). */
+  async findSender(token: string, accountId: number, address: string, opts: CallOptions): Promise<SenderInfo | undefined> {
     const wanted = address.trim().toLowerCase();
-    if (wanted === '') throw Replies.S553_SENDER_NOT_ALLOWED;
-    const found = (await this.confirmed(token, accountId, opts)).find((s) => s.email.trim().toLowerCase() === wanted);
-    if (!found) throw Replies.S553_SENDER_NOT_ALLOWED;
+    if (wanted === '') return undefined;
+    return (await this.confirmed(token, accountId, opts)).find((s) => s.email.trim().toLowerCase() === wanted);
+  }
+
+  /** The confirmed sender whose email is `address`; else `S553_SENDER_NOT_ALLOWED`. */
+  async checkSender(token: string, accountId: number, address: string, opts: CallOptions): Promise<SenderInfo> {
+    const found = await this.findSender(token, accountId, address, opts);
+    if (!found) throw CakemailReplies.S553_SENDER_NOT_ALLOWED;
     return found;
   }
 
   /** The confirmed sender with this id (`x-sender-id`); else `S553_SENDER_NOT_ALLOWED`. */
   async checkSenderId(token: string, accountId: number, senderId: string, opts: CallOptions): Promise<SenderInfo> {
     const found = (await this.confirmed(token, accountId, opts)).find((s) => s.id === senderId);
-    if (!found) throw reply('S553_SENDER_NOT_ALLOWED', 'The x-sender-id header names no confirmed sender of this Cakemail account');
+    if (!found) throw Refusals.unknownSenderId();
     return found;
-  }
-
-  clear(): void {
-    this.#cache.clear();
   }
 }

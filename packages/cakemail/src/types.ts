@@ -42,11 +42,5 @@ export interface EmailBody {
   readonly attachment?: readonly EmailAttachment[];
 }
 
-/** Pino-like logger, as injected. */
-export interface Logger {
-  debug(obj: object, msg?: string): void;
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-  child(bindings: Record<string, unknown>): Logger;
-}
+/** The logger as injected: smtp-core's, which any pino instance fits. */
+export type { Logger } from '@cakemail-smtp/smtp-core';

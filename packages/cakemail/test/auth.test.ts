@@ -38,7 +38,7 @@ class FakeTokens implements TokenApi {
 function setup(opts: { failureTtlMs?: number; cacheTtlMs?: number } = {}) {
   const api = new FakeTokens();
   const clock = { now: 1_000_000 };
-  const auth = new CakemailAuthenticator({ client: api, deadlineMs: 1000, now: () => clock.now, ...opts });
+  const auth = new CakemailAuthenticator({ client: api, deadlineMs: 1000, cacheTtlMs: 60_000, now: () => clock.now, ...opts });
   return { api, clock, auth };
 }
 
@@ -80,7 +80,7 @@ describe('CakemailAuthenticator', () => {
     expect(api.tokenCalls).toHaveLength(2);
   });
 
-  it('a cached login vouches for the password for at most cacheTtlMs (default 60 s), whatever refreshes happened', async () => {
+  it('a cached login vouches for the password for at most cacheTtlMs (60 s here), whatever refreshes happened', async () => {
     const { api, clock, auth } = setup();
     const s = await auth.login('u@example.com', 'pw');
     clock.now += 30_000;
@@ -172,7 +172,7 @@ describe('CakemailAuthenticator', () => {
 
   it('bounds the cache', async () => {
     const api = new FakeTokens();
-    const auth = new CakemailAuthenticator({ client: api, deadlineMs: 1000, maxEntries: 3 });
+    const auth = new CakemailAuthenticator({ client: api, deadlineMs: 1000, cacheTtlMs: 60_000, maxEntries: 3 });
     for (let i = 0; i < 5; i++) await auth.login(`u${i}@example.com`, 'pw');
     expect(auth.size).toBe(3);
   });

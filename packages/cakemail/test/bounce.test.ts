@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { BOUNCE_SUBJECT, buildBounce, isBounceExempt, type BounceInput } from '../src/bounce.js';
-import { MemoryInflightMarks } from '../src/inflight.js';
+import { BOUNCE_SUBJECT, buildBounce, isBounceExempt, type BounceInput } from '../src/relay/bounce.js';
+import { MemoryInflightMarks } from '../src/relay/inflight.js';
 
 const input: BounceInput = {
   reportingMta: 'smtp.example.com',

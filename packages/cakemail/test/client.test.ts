@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { CakemailClient, parseRetryAfter } from '../src/client.js';
-import { CakemailError, isMfaChallenge } from '../src/errors.js';
+import { CakemailClient } from '../src/client.js';
+import { CakemailError, isMfaChallenge, parseRetryAfter } from '../src/errors.js';
 import { okToken, startStub, type Stub, type StubAnswer, type StubRequest } from './helpers/stub-api.js';
 
 let stub: Stub | undefined;
@@ -21,6 +21,7 @@ async function setup(
   client = new CakemailClient({
     apiUrl: stub.url,
     timeoutMs: opts.timeoutMs ?? 2000,
+    connections: 8,
     random: opts.random ?? (() => 0),
     retry: { baseDelayMs: opts.baseDelayMs ?? 10, maxAttempts: opts.maxAttempts ?? 6 },
   });

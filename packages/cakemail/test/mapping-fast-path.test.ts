@@ -5,7 +5,10 @@
  */
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { parseMessage, parseSimple, type ParsedMessage } from '../src/mapping.js';
+import { parseSimple } from '../src/message/fast-path.js';
+import { parseMessage } from '../src/message/parse.js';
+import type { ParsedMessage } from '../src/message/parsed.js';
+import { parseVia } from './helpers/message.js';
 
 const crlf = (lines: string[]): string => lines.join('\r\n');
 
@@ -22,7 +25,7 @@ function comparable(p: ParsedMessage): unknown {
 /** The parse result, or the refusal it throws. */
 async function outcome(raw: Buffer, simple: boolean): Promise<unknown> {
   try {
-    return comparable(await parseMessage(streamOf(raw, 7), { simple }));
+    return comparable(await parseVia(streamOf(raw, 7), simple));
   } catch (err) {
     return { refused: String(err) };
   }

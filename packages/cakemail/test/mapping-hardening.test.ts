@@ -1,14 +1,17 @@
 /**
- * Issue 8, defects 3 (request size), 7 (header hygiene) and 8 (calendar parts): what the mapping
- * refuses, removes and bounds. Both parse paths (the fast path and mailparser) are run where the
- * fast path can take the message.
+ * What the mapping refuses, removes and bounds: request size, header hygiene, calendar parts.
+ * Both parse paths (the fast path and mailparser) are run where the fast path can take the
+ * message.
  */
 import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { isSmtpError, type SmtpError } from '@cakemail-smtp/smtp-core';
 import { SAMPLE_EXECUTABLE, SAMPLE_FILES } from '@cakemail-smtp/testkit';
-import { stripControl } from '../src/headers.js';
-import { parseMessage, prepareEmail, readControlHeaders, type ParsedMessage } from '../src/mapping.js';
+import { readControlHeaders } from '../src/message/control-headers.js';
+import { stripControl } from '../src/message/headers.js';
+import type { ParsedMessage } from '../src/message/parsed.js';
+import { prepareEmail } from '../src/message/request-body.js';
+import { parseVia } from './helpers/message.js';
 
 const crlf = (lines: readonly string[]): string => lines.join('\r\n');
 const bytesOf = (raw: string | Buffer): Buffer => (typeof raw === 'string' ? Buffer.from(raw, 'latin1') : raw);
@@ -20,7 +23,7 @@ function streamOf(raw: string | Buffer, chunkSize = 65536): Readable {
   return Readable.from(chunks);
 }
 
-const parse = (raw: string | Buffer, simple = true): Promise<ParsedMessage> => parseMessage(streamOf(raw), { simple });
+const parse = (raw: string | Buffer, simple = true): Promise<ParsedMessage> => parseVia(streamOf(raw), simple);
 
 /** The request body one recipient would get. */
 function request(parsed: ParsedMessage): Buffer {

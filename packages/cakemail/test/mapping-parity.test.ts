@@ -4,10 +4,11 @@
  */
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { parseMessage, parseSimple } from '../src/mapping.js';
+import { parseSimple } from '../src/message/fast-path.js';
+import { parseVia } from './helpers/message.js';
 
 const msg = (headers: string[], body = 'Hello\r\n'): Buffer => Buffer.from(`${headers.join('\r\n')}\r\n\r\n${body}`, 'latin1');
-const parse = (raw: Buffer, simple: boolean) => parseMessage(Readable.from([raw]), { simple });
+const parse = (raw: Buffer, simple: boolean) => parseVia(Readable.from([raw]), simple);
 
 describe("parseSimple() gives what mailparser gives, header by header", () => {
   // mailparser's processHeaders() drops empty header values before it keeps the first Subject.

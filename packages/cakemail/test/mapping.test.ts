@@ -2,9 +2,13 @@ import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { isSmtpError, type SmtpError } from '@cakemail-smtp/smtp-core';
 import { SAMPLE_FILES, type SampleType } from '@cakemail-smtp/testkit';
-import { apiFilename, attachmentTypeOf } from '../src/attachments.js';
-import { neutralizeEncodedWords } from '../src/headers.js';
-import { parseMessage, prepareEmail, readControlHeaders, type ParsedMessage } from '../src/mapping.js';
+import { apiFilename, attachmentTypeOf } from '../src/message/attachments.js';
+import { readControlHeaders } from '../src/message/control-headers.js';
+import { neutralizeEncodedWords } from '../src/message/headers.js';
+import { parseMessage } from '../src/message/parse.js';
+import type { ParsedMessage } from '../src/message/parsed.js';
+import { prepareEmail } from '../src/message/request-body.js';
+import { bodyOf } from './helpers/message.js';
 
 /** Streams the message in small chunks so the parser sees split lines and split base64. */
 function streamOf(raw: string | Buffer, chunkSize = 13): Readable {
@@ -28,11 +32,12 @@ async function refusal(raw: string): Promise<SmtpError> {
 }
 
 function body(parsed: ParsedMessage, to = 'rcpt@example.com') {
-  return prepareEmail(parsed, readControlHeaders(parsed.control, 'transactional'), {
+  const prepared = prepareEmail(parsed, readControlHeaders(parsed.control, 'transactional'), {
     senderId: 'snd-1',
     ...(parsed.from?.name ? { senderName: parsed.from.name } : {}),
     listId: 7,
-  }).toJSON(to);
+  });
+  return bodyOf(prepared, to);
 }
 
 const b64 = (s: string, enc: BufferEncoding = 'utf8'): string => Buffer.from(s, enc).toString('base64');
@@ -376,7 +381,7 @@ describe('attachments', () => {
       expect(b.attachment?.map((a) => a.filename)).toEqual(['invite.ics', 'meeting.ics']);
     });
 
-    it('identical attachments of other types are all sent, as before', async () => {
+    it('identical attachments of other types are all sent', async () => {
       const pdf = crlf([
         'Subject: s',
         'Content-Type: multipart/mixed; boundary="B"',

@@ -3,10 +3,13 @@ import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Session } from '@cakemail-smtp/smtp-core';
 import { createFakeCakemail, DEFAULT_SENDER, DEFAULT_USER, type FakeCakemail } from '@cakemail-smtp/testkit';
-import { explainHeaders } from '../src/explain.js';
-import { parseMessage, prepareEmail, readControlHeaders } from '../src/mapping.js';
-import type { RelayedMessage } from '../src/observer.js';
-import { createRelayBackend, type RelayBackend } from '../src/relay.js';
+import { readControlHeaders } from '../src/message/control-headers.js';
+import { explainHeaders } from '../src/message/explain.js';
+import { prepareEmail } from '../src/message/request-body.js';
+import { createRelayBackend, type RelayBackend } from '../src/relay/backend.js';
+import type { RelayedMessage } from '../src/relay/observer.js';
+import { bodyOf, parseVia } from './helpers/message.js';
+import { relayConfig } from './helpers/relay-config.js';
 import type { Logger } from '../src/types.js';
 
 const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet };
@@ -37,7 +40,7 @@ const message = (extra: string[] = []): string =>
 
 describe('explainHeaders', () => {
   it.each([true, false])('says what became of each header, the forwarded ones exactly as sent (fast path: %s)', async (simple) => {
-    const parsed = await parseMessage(Readable.from([Buffer.from(message())]), { simple });
+    const parsed = await parseVia(Readable.from([Buffer.from(message())]), simple);
     const explained = explainHeaders(parsed);
     expect(explained.map((h) => [h.name, h.fate, h.field ?? h.reason])).toEqual([
       ['Received', 'dropped', 'transport trace'],
@@ -58,7 +61,7 @@ describe('explainHeaders', () => {
       ['Content-Type', 'field', 'content.html / content.text / attachment'],
     ]);
     // one source of truth: what it calls forwarded is what the request body carries
-    const body = prepareEmail(parsed, readControlHeaders(parsed.control, 'transactional'), { senderId: '1', listId: 1 }).toJSON('a@example.net');
+    const body = bodyOf(prepareEmail(parsed, readControlHeaders(parsed.control, 'transactional'), { senderId: '1', listId: 1 }), 'a@example.net');
     expect(explained.filter((h) => h.fate === 'forwarded').map((h) => ({ name: h.name, value: h.value }))).toEqual(body.additional_headers);
   });
 });
@@ -73,7 +76,7 @@ describe('onRelayed', () => {
     await fake.listen(0);
     seen = [];
     backend = createRelayBackend(
-      { apiUrl: fake.url, timeoutMs: 2000, deadlineMs: 1500, emailType: 'transactional' },
+      relayConfig(fake.url),
       { logger: quiet, onRelayed: (m) => seen.push(m) },
     );
   });
@@ -123,9 +126,9 @@ describe('onRelayed', () => {
     expect(seen[1]?.reply).toMatch(/^550 5\.\d\.\d Invalid x-list-id header/);
   });
 
-  it('relays as before when the observer throws', async () => {
+  it('relays and replies the same when the observer throws', async () => {
     const throwing = createRelayBackend(
-      { apiUrl: fake.url, timeoutMs: 2000, deadlineMs: 1500, emailType: 'transactional' },
+      relayConfig(fake.url),
       {
         logger: quiet,
         onRelayed: () => {

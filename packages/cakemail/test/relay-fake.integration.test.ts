@@ -13,9 +13,10 @@ import {
   OTHER_ACCOUNT_SENDER,
   type FakeCakemail,
 } from '@cakemail-smtp/testkit';
-import { createRelayBackend, type RelayBackend } from '../src/relay.js';
+import { createRelayBackend, type RelayBackend } from '../src/relay/backend.js';
 import type { Logger } from '../src/types.js';
 import { refused } from './helpers/refused.js';
+import { relayConfig } from './helpers/relay-config.js';
 
 const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet };
 
@@ -25,7 +26,7 @@ let backend: RelayBackend;
 beforeEach(async () => {
   fake = createFakeCakemail();
   await fake.listen(0);
-  backend = createRelayBackend({ apiUrl: fake.url, timeoutMs: 2000, deadlineMs: 1500, emailType: 'transactional' }, { logger: quiet });
+  backend = createRelayBackend(relayConfig(fake.url), { logger: quiet });
 });
 afterEach(async () => {
   await backend.close();

@@ -1,6 +1,7 @@
 /**
- * One typed SMTP error and the named catalogue of every reply the gateway sends
- * on purpose (go-smtp's SMTPError, aiosmtpd's named replies).
+ * One typed SMTP error and the named catalogue of the protocol and limit replies
+ * (go-smtp's SMTPError, aiosmtpd's named replies). A backend words its own
+ * replies with SmtpError, in a table of its own.
  *
  * Only the core turns these into reply lines. Policy code (AUTH, relay) throws
  * them; anything else that is thrown becomes `451 4.3.0` with a generic text and
@@ -66,11 +67,8 @@ const catalogue = {
   S421_TOO_MANY_COMMANDS: [421, '4.7.0', 'Too many commands without a message, closing connection'],
   S421_TOO_MANY_MESSAGES: [421, '4.7.0', 'Too many messages in this session, reconnect to send more'],
   S451_INTERNAL: [451, '4.3.0', 'Temporary internal error, try again later'],
-  S451_UPSTREAM_UNAVAILABLE: [451, '4.3.0', 'Cakemail is temporarily unavailable, try again later'],
-  S451_UPSTREAM_RATE_LIMITED: [451, '4.7.1', 'Cakemail rate limit reached, try again later'],
   S451_INFLIGHT_FULL: [451, '4.3.1', 'Insufficient system storage, try again later'],
   S452_INFLIGHT_FULL: [452, '4.3.1', 'Insufficient system storage, try again later'],
-  S451_DELIVERY_IN_PROGRESS: [451, '4.3.0', 'A delivery of this message is still in progress, try again later'],
   S452_TOO_MANY_RECIPIENTS: [452, '4.5.3', 'Too many recipients'],
   S454_AUTH_UNAVAILABLE: [454, '4.7.0', 'Temporary authentication failure, try again later'],
   S454_AUTH_LOCKED: [454, '4.7.0', 'Too many failed authentication attempts, try again later'],
@@ -81,26 +79,9 @@ const catalogue = {
   S530_STARTTLS_FIRST: [530, '5.7.0', 'Must issue a STARTTLS command first'],
   S530_AUTH_REQUIRED: [530, '5.7.0', 'Authentication required'],
   S535_AUTH_INVALID: [535, '5.7.8', 'Authentication credentials invalid'],
-  S535_AUTH_MFA: [
-    535,
-    '5.7.8',
-    'This Cakemail account uses multi-factor authentication, which SMTP cannot complete; use an account without MFA',
-  ],
-  S550_ACCOUNT_NOT_ALLOWED: [550, '5.7.1', 'The x-account-id header names an account this login cannot use'],
   S550_BARE_LF: [550, '5.5.2', 'Bare LF line endings are not allowed, use CRLF'],
-  S550_UPSTREAM_FORBIDDEN: [550, '5.7.1', 'Cakemail refused this sender or account'],
-  S550_UPSTREAM_REJECTED: [550, '5.6.0', 'Cakemail rejected the message'],
-  S550_BAD_TAG: [550, '5.6.0', 'Invalid tag'],
-  S550_BAD_CONTROL_HEADER: [550, '5.6.0', 'Invalid gateway control header'],
   S552_MESSAGE_TOO_BIG: [552, '5.3.4', 'Message size exceeds fixed maximum message size'],
-  S552_HEADERS_TOO_LARGE: [552, '5.3.4', 'Too many or too long headers to forward'],
-  S552_CONVERTED_TOO_BIG: [552, '5.3.4', 'Message too large once converted for Cakemail'],
-  S553_SENDER_NOT_ALLOWED: [553, '5.7.1', 'Sender address is not a confirmed sender of this Cakemail account'],
   S554_NUL_IN_DATA: [554, '5.6.0', 'Message contains NUL characters'],
-  S554_ATTACHMENT_REFUSED: [554, '5.6.1', 'Attachment type not allowed'],
-  S554_ATTACHMENT_MISMATCH: [554, '5.6.1', 'Attachment content does not match its type'],
-  S554_AMBIGUOUS_HEADER: [554, '5.6.0', 'A gateway control header appears more than once'],
-  S554_MESSAGE_INVALID: [554, '5.6.0', 'Message could not be parsed'],
 } as const satisfies Record<string, Entry>;
 
 export type ReplyName = keyof typeof catalogue;

@@ -1,5 +1,6 @@
-// A tiny HTTP stub standing in for the Cakemail API in client and relay tests: real socket,
-// port 0, every request recorded, answers chosen by the test.
+// A bare HTTP stub for the client's own tests: real socket, port 0, every request recorded, each
+// answer scripted by the test, raw (a reset socket, a body off the spec, a sequence of statuses).
+// It holds no state and no seed data: the stateful fake Cakemail is the testkit's.
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';

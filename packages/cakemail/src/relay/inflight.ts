@@ -24,9 +24,6 @@ export interface InflightMarks {
  */
 export const INFLIGHT_MARGIN_MS = 15_000;
 
-/** How long a retry waits for a recipient in flight elsewhere by default (INFLIGHT_WAIT_MS). */
-export const DEFAULT_INFLIGHT_WAIT_MS = 15_000;
-
 export function newMarkToken(): string {
   return randomBytes(12).toString('base64url');
 }

@@ -4,9 +4,9 @@
  * for the relay: the keep/drop decision is `isForwardedHeader()` itself, and the forwarded value
  * is the one `parseMessage()` produced, so this file adds words, not rules.
  */
-import { CONTROL_HEADERS, DROPPED_X_HEADERS, isForwardedHeader, splitHeaderLine } from './headers.js';
-import type { ParsedMessage } from './mapping.js';
-import type { EmailHeader } from './types.js';
+import { CONTROL_HEADERS, TRACE_HEADERS, isForwardedHeader, splitHeaderLine } from './headers.js';
+import type { ParsedMessage } from './parsed.js';
+import type { EmailHeader } from '../types.js';
 
 export interface HeaderMapping {
   /** The header name as the message spells it. */
@@ -76,7 +76,7 @@ export function explainHeaders(parsed: Pick<ParsedMessage, 'headerLines' | 'head
     }
     const content = CONTENT_FIELDS[key];
     if (content !== undefined) return { name, raw: line, fate: 'field', field: content.field, reason: content.reason };
-    const reason = DROP_REASONS[key] ?? (DROPPED_X_HEADERS.has(key) ? 'transport trace' : OTHER_REASON);
+    const reason = DROP_REASONS[key] ?? (key.startsWith('x-') && TRACE_HEADERS.has(key) ? 'transport trace' : OTHER_REASON);
     return { name, raw: line, fate: 'dropped', reason };
   });
 }

@@ -3,7 +3,7 @@
  * answered per recipient and the reply the client got. Development tools show it (the dev
  * inbox); the relay never depends on it, and an observer that throws is ignored.
  */
-import type { HeaderMapping } from './explain.js';
+import type { HeaderMapping } from '../message/explain.js';
 
 export type RecipientOutcome =
   | {

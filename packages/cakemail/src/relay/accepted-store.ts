@@ -3,13 +3,12 @@
  * id it gave them. When a client retries a message after a 4xx (or after losing the 250),
  * the relay skips the recipients found here and still reports their ids.
  *
- * The interface is async so that a shared store (Redis, …) can back many replicas later; the
+ * The interface is async so that a shared store (RedisAcceptedStore) backs many replicas; the
  * memory implementation bounds both age (TTL, 24 h by default) and size (oldest first).
  */
 import { createHash } from 'node:crypto';
 
 export interface AcceptedStore {
-  has(key: string): Promise<boolean>;
   /** Cakemail's id for this key, or undefined. */
   get(key: string): Promise<string | undefined>;
   put(key: string, cakemailId: string, ttlMs: number): Promise<void>;
@@ -32,10 +31,6 @@ export class MemoryAcceptedStore implements AcceptedStore {
   constructor(options: MemoryAcceptedStoreOptions = {}) {
     this.#max = options.maxEntries ?? 100_000;
     this.#now = options.now ?? Date.now;
-  }
-
-  async has(key: string): Promise<boolean> {
-    return (await this.get(key)) !== undefined;
   }
 
   async get(key: string): Promise<string | undefined> {

@@ -6,7 +6,7 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { fileTypeFromBuffer } from 'file-type';
-import type { AttachmentType } from './types.js';
+import type { AttachmentType } from '../types.js';
 
 export const ALLOWED_EXTENSIONS = 'csv, doc, docx, ics, jpeg, pdf, png, xls, xlsx';
 

@@ -1,16 +1,16 @@
 /**
- * Delivery status notifications (bounces) through the Email API, as ../shared/CAKEMAIL-API.md
- * "Bounces" says. The API takes no `multipart/report`, so the RFC 3464 fields travel in an
+ * Delivery status notifications (bounces) through the Email API. The API builds its own MIME
+ * and takes no `multipart/report`, so the RFC 3464 fields travel in an
  * ordinary email: from the account's sender that MAIL FROM matched, to that same address,
  * subject `Undelivered Mail Returned to Sender`, a text and an HTML part with the per-recipient
  * fields and the original's Subject, Message-ID and Date (never its body), and the headers
  * `Auto-Submitted: auto-replied` (RFC 3834) and `X-Gateway-Bounce: yes`.
  *
- * The module builds and sends; the caller decides when (see `shouldBounce`) and counts.
+ * The module builds and sends; bounce-later.ts decides when, and counts.
  */
-import type { SenderInfo, SendResult } from './client.js';
-import type { OriginalHeaders } from './mapping.js';
-import type { EmailBody, EmailHeader } from './types.js';
+import type { SenderInfo, SendResult } from '../client.js';
+import type { OriginalHeaders } from '../message/parsed.js';
+import type { EmailBody, EmailHeader } from '../types.js';
 
 export const BOUNCE_SUBJECT = 'Undelivered Mail Returned to Sender';
 

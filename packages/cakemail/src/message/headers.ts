@@ -3,7 +3,7 @@
  * RFC 2047 encoded-words whose decoded text would carry CR/LF, and the keep/drop rules for
  * `additional_headers`.
  */
-import type { EmailHeader } from './types.js';
+import type { EmailHeader } from '../types.js';
 
 /** Headers the gateway reads and never forwards (the API fields carry them). */
 export const CONTROL_HEADERS: ReadonlySet<string> = new Set([
@@ -40,8 +40,18 @@ export const MAX_FORWARDED_HEADER_BYTES = 102_400;
 /** All forwarded headers together. */
 export const MAX_FORWARDED_HEADERS_TOTAL_BYTES = 256 * 1024;
 
-/** X- headers that are transport traces, not the sender's: dropped like Received. */
-export const DROPPED_X_HEADERS: ReadonlySet<string> = new Set(['x-received', 'x-google-dkim-signature']);
+/**
+ * Transport traces, added or rewritten on the way, not by the author: never forwarded, and left
+ * out of the fingerprint.
+ */
+export const TRACE_HEADERS: ReadonlySet<string> = new Set([
+  'received',
+  'return-path',
+  'dkim-signature',
+  'x-received',
+  'x-google-dkim-signature',
+  'delivered-to',
+]);
 
 /**
  * Whether a header (lower-case name) goes to `additional_headers`. Everything not kept is
@@ -51,7 +61,7 @@ export const DROPPED_X_HEADERS: ReadonlySet<string> = new Set(['x-received', 'x-
  */
 export function isForwardedHeader(name: string): boolean {
   if (KEPT_HEADERS.has(name)) return true;
-  return name.startsWith('x-') && !CONTROL_HEADERS.has(name) && !DROPPED_X_HEADERS.has(name);
+  return name.startsWith('x-') && !CONTROL_HEADERS.has(name) && !TRACE_HEADERS.has(name);
 }
 
 /**

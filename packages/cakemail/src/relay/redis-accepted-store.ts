@@ -62,10 +62,6 @@ export class RedisAcceptedStore implements AcceptedStore {
     return new RedisAcceptedStore(await connectRedis(connect), keyPrefix ?? 'smtp-gateway:accepted', options);
   }
 
-  async has(key: string): Promise<boolean> {
-    return (await this.get(key)) !== undefined;
-  }
-
   async get(key: string): Promise<string | undefined> {
     let shared: string | null;
     try {

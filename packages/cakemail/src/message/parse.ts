@@ -1,0 +1,70 @@
+/**
+ * SMTP message → what the relay sends. `parseMessage()` reads the stream and picks the path:
+ * the fast path (fast-path.ts) for a simple message read whole, else mailparser
+ * (mailparser.ts). Both end in `finish()` (parsed.ts). `readControlHeaders()`
+ * (control-headers.ts) validates the gateway's `x-…` headers; `prepareEmail()`
+ * (request-body.ts) serializes the body once, so the fan-out to N recipients sends the same
+ * bytes N times with only the `email` field changed.
+ */
+import type { Readable } from 'node:stream';
+import { parseSimple } from './fast-path.js';
+import { parseWithMailparser } from './mailparser.js';
+import type { ParsedMessage } from './parsed.js';
+import { CakemailReplies } from '../replies.js';
+
+/** Messages up to this size are read whole and tried on the fast path first. */
+const SIMPLE_MAX_BYTES = 256 * 1024;
+
+/**
+ * Parses the raw message. Always consumes the whole stream. Throws `S554_ATTACHMENT_REFUSED`
+ * (naming the first refused attachment), `S554_ATTACHMENT_MISMATCH` (an attachment whose
+ * content is not of its type), `S552_HEADERS_TOO_LARGE` or `S554_MESSAGE_INVALID`.
+ *
+ * A message of at most 256 KiB is read whole first; when it is a simple single-part text/plain
+ * or text/html message (see `parseSimple()`), it is parsed synchronously without mailparser.
+ * Any other message goes through mailparser, the bytes read so far replayed first.
+ */
+export async function parseMessage(message: Readable): Promise<ParsedMessage> {
+  const head = await readUpTo(message, SIMPLE_MAX_BYTES);
+  if (head.failed) throw CakemailReplies.S554_MESSAGE_INVALID;
+  if (head.ended) {
+    const parsed = parseSimple(head.chunks.length === 1 ? (head.chunks[0] as Buffer) : Buffer.concat(head.chunks));
+    if (parsed !== undefined) return parsed;
+  }
+  return parseWithMailparser(head.chunks, head.ended ? undefined : message);
+}
+
+interface Head {
+  readonly chunks: Buffer[];
+  /** The stream ended within the limit: `chunks` is the whole message. */
+  readonly ended: boolean;
+  /** The stream failed (it has been resumed, to let it end). */
+  readonly failed: boolean;
+}
+
+/** Reads until the stream ends or more than `limit` bytes came; then pauses it. */
+function readUpTo(message: Readable, limit: number): Promise<Head> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let length = 0;
+    const done = (ended: boolean, failed: boolean): void => {
+      message.off('data', onData);
+      message.off('end', onEnd);
+      message.off('error', onError);
+      if (failed) message.resume();
+      else if (!ended) message.pause();
+      resolve({ chunks, ended, failed });
+    };
+    const onData = (chunk: Buffer | string): void => {
+      const buf = typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk;
+      chunks.push(buf);
+      length += buf.length;
+      if (length > limit) done(false, false);
+    };
+    const onEnd = (): void => done(true, false);
+    const onError = (): void => done(false, true);
+    message.on('data', onData);
+    message.once('end', onEnd);
+    message.once('error', onError);
+  });
+}

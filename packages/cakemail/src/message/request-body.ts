@@ -1,0 +1,82 @@
+/** The `POST /v2/emails` body, serialized once for every recipient of a message. */
+import type { EncodedBody } from '../client.js';
+import { Refusals } from '../replies.js';
+import type { MessageOptions } from './control-headers.js';
+import type { ParsedMessage } from './parsed.js';
+
+export interface ResolvedEnvelope {
+  readonly senderId: string;
+  /** The From display name; omitted when empty. */
+  readonly senderName?: string;
+  readonly listId: number;
+}
+
+/**
+ * A request may take at most twice the message's bytes plus this, for the JSON frame (field
+ * names, sender, list, tags, tracking).
+ */
+export const REQUEST_FRAME_ALLOWANCE = 64 * 1024;
+
+/**
+ * The body serialized once. `forRecipient(email)` answers the bytes of one recipient's request:
+ * a short head with `email` and the shared rest (content, attachments) by reference.
+ *
+ * A request is never more than about twice its message: at most `2 × parsed.size +
+ * REQUEST_FRAME_ALLOWANCE` bytes, else the constructor throws `S552_CONVERTED_TOO_BIG`. Content
+ * stays within that (see the README's "Request size"), but for a part in an 8-bit legacy
+ * charset whose characters take three UTF-8 bytes each (windows-1252 `€`, Shift_JIS half-width
+ * katakana): a message made mostly of those is refused.
+ */
+export class PreparedEmail {
+  readonly #shared: readonly Buffer[];
+  readonly #sharedLength: number;
+
+  constructor(parsed: ParsedMessage, options: MessageOptions, envelope: ResolvedEnvelope) {
+    const body: Record<string, unknown> = {
+      sender: envelope.senderName ? { id: envelope.senderId, name: envelope.senderName } : { id: envelope.senderId },
+      list_id: envelope.listId,
+      content: {
+        type: options.type,
+        subject: parsed.subject,
+        ...(parsed.html === undefined ? {} : { html: parsed.html }),
+        ...(parsed.text === undefined ? {} : { text: parsed.text }),
+        encoding: 'utf-8',
+      },
+    };
+    if (options.tags) body['tags'] = options.tags;
+    if (options.tracking) body['tracking'] = options.tracking;
+    if (parsed.headers.length > 0) body['additional_headers'] = parsed.headers;
+    const json = JSON.stringify(body);
+    const shared: Buffer[] = [];
+    if (parsed.attachments.length === 0) shared.push(Buffer.from(json.slice(1), 'utf8'));
+    else {
+      shared.push(Buffer.from(`${json.slice(1, -1)},"attachment":[`, 'utf8'));
+      parsed.attachments.forEach((a, i) => {
+        shared.push(Buffer.from(`${i ? ',' : ''}{"filename":${JSON.stringify(a.filename)},"type":"${a.type}","content":"`, 'utf8'));
+        shared.push(...a.parts);
+        shared.push(Buffer.from('"}', 'utf8'));
+      });
+      shared.push(Buffer.from(']}', 'utf8'));
+    }
+    this.#shared = shared;
+    this.#sharedLength = shared.reduce((n, b) => n + b.length, 0);
+    const limit = 2 * parsed.size + REQUEST_FRAME_ALLOWANCE;
+    if (this.#sharedLength > limit) {
+      throw Refusals.convertedTooBig(this.#sharedLength);
+    }
+  }
+
+  /** Size of one request body, roughly (without the recipient). */
+  get size(): number {
+    return this.#sharedLength;
+  }
+
+  forRecipient(email: string): EncodedBody {
+    const head = Buffer.from(`{"email":${JSON.stringify(email)},`, 'utf8');
+    return { chunks: [head, ...this.#shared], length: head.length + this.#sharedLength };
+  }
+}
+
+export function prepareEmail(parsed: ParsedMessage, options: MessageOptions, envelope: ResolvedEnvelope): PreparedEmail {
+  return new PreparedEmail(parsed, options, envelope);
+}

@@ -1,0 +1,113 @@
+/**
+ * The relay backend: smtp-core's Backend, relaying each message to Cakemail. It wires the API
+ * client, the authenticator, the sender and list lookups and the stores, and opens one
+ * RelaySession (session.ts) per SMTP connection.
+ *
+ * The options arrive validated (apps/gateway/src/config.ts) and are trusted as they are.
+ */
+import type { Dispatcher } from 'undici';
+import type { Backend } from '@cakemail-smtp/smtp-core';
+import { CakemailAuthenticator } from '../auth.js';
+import { CakemailClient } from '../client.js';
+import { ListResolver } from '../lists.js';
+import { SenderDirectory } from '../senders.js';
+import type { EmailType, Logger } from '../types.js';
+import { MemoryAcceptedStore, type AcceptedStore } from './accepted-store.js';
+import type { RelayContext } from './context.js';
+import { MemoryInflightMarks, type InflightMarks } from './inflight.js';
+import type { RelayObserver } from './observer.js';
+import { RelaySession } from './session.js';
+
+export interface RelayConfig {
+  /** CAKEMAIL_API_URL, e.g. `https://api.cakemail.dev`. */
+  readonly apiUrl: string;
+  /** CAKEMAIL_TIMEOUT_MS: one HTTP attempt. */
+  readonly timeoutMs: number;
+  /** UPSTREAM_DEADLINE_MS: the whole relay of one message (or one login), retries included. */
+  readonly deadlineMs: number;
+  /** CAKEMAIL_EMAIL_TYPE: `content.type` when the message has no `x-email-api-type`. */
+  readonly emailType: EmailType;
+  /** CAKEMAIL_LIST_ID: the list when the message has no `x-list-id`; else the "SMTP Gateway" list. */
+  readonly listId?: number | undefined;
+  /** Parallel `POST /v2/emails` per message. Default `FAN_OUT_CONCURRENCY`. */
+  readonly concurrency?: number;
+  /** CAKEMAIL_CONNECTIONS: keep-alive connections of the client's Pool. */
+  readonly connections: number;
+  /** AUTH_CACHE_TTL_MS: how long a cached login vouches for a password. */
+  readonly authCacheTtlMs: number;
+  /** INFLIGHT_WAIT_MS: how long a retry waits for a recipient in flight. */
+  readonly inflightWaitMs: number;
+  /** BOUNCE_PARTIAL_FAILURES: bounce recipients refused for good when others were accepted. */
+  readonly bounces: boolean;
+  /** SMTP_HOSTNAME, the bounces' `Reporting-MTA`. */
+  readonly hostname: string;
+}
+
+/** Parallel sends per message when `RelayConfig.concurrency` is not given. */
+export const FAN_OUT_CONCURRENCY = 8;
+
+export interface RelayDeps {
+  readonly logger: Logger;
+  /** Defaults to a MemoryAcceptedStore. */
+  readonly store?: AcceptedStore;
+  /** Defaults to MemoryInflightMarks (RedisAcceptedStore's `inflight` shares them across replicas). */
+  readonly inflight?: InflightMarks;
+  /** Told about each bounce: sent, or failed (not sent). */
+  readonly onBounce?: (result: 'sent' | 'failed') => void;
+  /** Defaults to a CakemailClient on `config.apiUrl`. */
+  readonly client?: CakemailClient;
+  /** For the default client, e.g. in tests. */
+  readonly dispatcher?: Dispatcher;
+  readonly authenticator?: CakemailAuthenticator;
+  readonly senders?: SenderDirectory;
+  readonly lists?: ListResolver;
+  /** Told after each DATA what was relayed and the reply (the development inbox). */
+  readonly onRelayed?: RelayObserver;
+}
+
+export interface RelayBackend extends Backend {
+  /** Waits for the bounces being sent, then closes the API client's connections (when the backend created the client). */
+  close(): Promise<void>;
+}
+
+export function createRelayBackend(config: RelayConfig, deps: RelayDeps): RelayBackend {
+  const ownsClient = deps.client === undefined;
+  const client =
+    deps.client ??
+    new CakemailClient({
+      apiUrl: config.apiUrl,
+      timeoutMs: config.timeoutMs,
+      connections: config.connections,
+      ...(deps.dispatcher === undefined ? {} : { dispatcher: deps.dispatcher }),
+    });
+  const ctx: RelayContext = {
+    cfg: Object.freeze({
+      deadlineMs: config.deadlineMs,
+      emailType: config.emailType,
+      listId: config.listId,
+      concurrency: config.concurrency ?? FAN_OUT_CONCURRENCY,
+      inflightWaitMs: config.inflightWaitMs,
+      bounces: config.bounces,
+      hostname: config.hostname,
+    }),
+    client,
+    store: deps.store ?? new MemoryAcceptedStore(),
+    inflight: deps.inflight ?? new MemoryInflightMarks(),
+    onBounce: deps.onBounce ?? (() => {}),
+    background: new Set(),
+    auth:
+      deps.authenticator ??
+      new CakemailAuthenticator({ client, deadlineMs: config.deadlineMs, cacheTtlMs: config.authCacheTtlMs, logger: deps.logger }),
+    senders: deps.senders ?? new SenderDirectory({ client }),
+    lists: deps.lists ?? new ListResolver({ client }),
+    logger: deps.logger,
+    ...(deps.onRelayed === undefined ? {} : { onRelayed: deps.onRelayed }),
+  };
+  return {
+    newSession: (conn) => new RelaySession(ctx, conn),
+    close: async () => {
+      await Promise.allSettled([...ctx.background]);
+      if (ownsClient) await client.close();
+    },
+  };
+}

@@ -1,0 +1,172 @@
+/**
+ * The fan-out: one `POST /v2/emails` per envelope recipient, with bounded concurrency. Every
+ * accepted recipient is remembered in the accepted store, so that a retried message skips it
+ * and still reports its id. A recipient is marked in flight while its send waits on Cakemail,
+ * so a retry that arrives meanwhile waits for the outcome instead of sending a second copy.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { SmtpError } from '@cakemail-smtp/smtp-core';
+import type { AuthSession } from '../auth.js';
+import type { CallOptions } from '../client.js';
+import { errorLogFields } from '../errors.js';
+import type { ParsedMessage } from '../message/parsed.js';
+import type { PreparedEmail } from '../message/request-body.js';
+import { sendStatusReply, upstreamDiagnostic } from '../outcomes.js';
+import { CakemailReplies } from '../replies.js';
+import type { Logger } from '../types.js';
+import { ACCEPTED_TTL_MS, acceptedKey } from './accepted-store.js';
+import type { RelayContext } from './context.js';
+import { INFLIGHT_MARGIN_MS } from './inflight.js';
+import { failureReply, withToken } from './upstream.js';
+
+/** How often a retry looks again at a recipient in flight elsewhere. */
+const INFLIGHT_POLL_MS = 200;
+
+export type Outcome = Accepted | Failed;
+export interface Accepted {
+  readonly rcpt: string;
+  readonly ok: true;
+  readonly id: string;
+  readonly reused: boolean;
+  readonly key: string;
+}
+export interface Failed {
+  readonly rcpt: string;
+  readonly ok: false;
+  readonly error: SmtpError;
+  /** What Cakemail answered, for a bounce's Diagnostic-Code. */
+  readonly upstream?: { readonly status: number; readonly message: string };
+}
+
+/** What a send to one recipient needs, the same for every recipient of the message. */
+export interface SendJob {
+  readonly auth: AuthSession;
+  readonly accountId: number;
+  readonly parsed: ParsedMessage;
+  readonly prepared: PreparedEmail;
+  readonly opts: CallOptions;
+  /** A recipient in flight elsewhere is waited for until then (epoch ms). */
+  readonly waitUntil: number;
+}
+
+/** Sends `job` to every recipient, at most `ctx.cfg.concurrency` at once; outcomes in recipient order. */
+export function sendAll(ctx: RelayContext, log: Logger, job: SendJob, recipients: readonly string[]): Promise<Outcome[]> {
+  return mapLimit(recipients, ctx.cfg.concurrency, (rcpt) => sendOne(ctx, log, job, rcpt));
+}
+
+/**
+ * A message without Message-ID and Date: identical bytes may be a new message
+ * (a cron job, a printer), so its recipients are remembered only while the
+ * client owes a retry (a 4xx), and forgotten once the retry is answered.
+ */
+export async function rememberUnidentified(
+  ctx: RelayContext,
+  log: Logger,
+  accepted: readonly Accepted[],
+  retryExpected: boolean,
+): Promise<void> {
+  try {
+    await Promise.all(
+      accepted.map((o) =>
+        retryExpected ? (o.reused ? undefined : ctx.store.put(o.key, o.id, ACCEPTED_TTL_MS)) : o.reused ? ctx.store.delete(o.key) : undefined,
+      ),
+    );
+  } catch (err) {
+    log.warn({ err: errorLogFields(err) }, 'accepted store unavailable, a retry may send some recipients again');
+  }
+}
+
+/** The accepted store's id for `key`; a store error counts as not known. */
+export async function knownId(ctx: RelayContext, log: Logger, key: string, then: string): Promise<string | undefined> {
+  try {
+    return await ctx.store.get(key);
+  } catch (err) {
+    log.warn({ err: errorLogFields(err) }, `accepted store unavailable, ${then}`);
+    return undefined;
+  }
+}
+
+async function sendOne(ctx: RelayContext, log: Logger, job: SendJob, rcpt: string): Promise<Outcome> {
+  const { auth, accountId, parsed, prepared, opts } = job;
+  const key = acceptedKey(accountId, parsed.fingerprint, rcpt);
+  // Only an identified message can be a retry of one in flight (see rememberUnidentified).
+  let mark: string | undefined;
+  if (parsed.identified) {
+    const turn = await takeTurn(ctx, log, key, job.waitUntil);
+    if (turn.kind === 'accepted') return { rcpt, ok: true, id: turn.id, reused: true, key };
+    if (turn.kind === 'busy') return { rcpt, ok: false, error: CakemailReplies.S451_DELIVERY_IN_PROGRESS };
+    mark = turn.token;
+  } else {
+    const known = await knownId(ctx, log, key, 'sending anyway');
+    if (known !== undefined) return { rcpt, ok: true, id: known, reused: true, key };
+  }
+  try {
+    const result = await withToken(auth, opts, (token) => ctx.client.sendEmail(token, accountId, prepared.forRecipient(rcpt), opts));
+    if (result.status !== 'queued') {
+      return { rcpt, ok: false, error: sendStatusReply(result.status), upstream: { status: 201, message: `status ${result.status}` } };
+    }
+    // Remembered at once (before the mark is cleared), so a retry after a 250 lost on the way,
+    // or one waiting on the mark, sends nothing twice.
+    if (parsed.identified) {
+      try {
+        await ctx.store.put(key, result.id, ACCEPTED_TTL_MS);
+      } catch (err) {
+        log.warn({ err: errorLogFields(err) }, 'accepted store unavailable, a retry may send this recipient again');
+      }
+    }
+    return { rcpt, ok: true, id: result.id, reused: false, key };
+  } catch (err) {
+    const error = failureReply(log, err, 'send');
+    const upstream = upstreamDiagnostic(err, error);
+    return { rcpt, ok: false, error, ...(upstream === undefined ? {} : { upstream }) };
+  } finally {
+    if (mark !== undefined) await ctx.inflight.release(key, mark);
+  }
+}
+
+/**
+ * Marks the recipient in flight and answers its id instead when it was accepted already. When
+ * another attempt holds the mark, waits until that one is accepted (its id is answered), its
+ * mark is gone (this attempt takes it and sends), or `waitUntil` (busy: the client gets 451
+ * and retries later). The store is read after the claim, so an attempt accepted and cleared
+ * just before it is still seen.
+ */
+async function takeTurn(
+  ctx: RelayContext,
+  log: Logger,
+  key: string,
+  waitUntil: number,
+): Promise<{ readonly kind: 'mine'; readonly token: string } | { readonly kind: 'accepted'; readonly id: string } | { readonly kind: 'busy' }> {
+  const ttlMs = ctx.cfg.deadlineMs + INFLIGHT_MARGIN_MS;
+  let waited = false;
+  for (;;) {
+    const token = await ctx.inflight.claim(key, ttlMs);
+    if (token !== undefined) {
+      const known = await knownId(ctx, log, key, 'sending anyway');
+      if (known === undefined) return { kind: 'mine', token };
+      await ctx.inflight.release(key, token);
+      return { kind: 'accepted', id: known };
+    }
+    if (!waited) log.info({ event: 'inflight_wait' }, 'a delivery of this message is in flight, waiting for its outcome');
+    waited = true;
+    const left = waitUntil - Date.now();
+    if (left <= 0) return { kind: 'busy' };
+    await sleep(Math.min(INFLIGHT_POLL_MS, left));
+    const known = await knownId(ctx, log, key, 'waiting on');
+    if (known !== undefined) return { kind: 'accepted', id: known };
+  }
+}
+
+/** `fn` over `items` with at most `limit` running at once; results in input order. */
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}

@@ -1,0 +1,221 @@
+/**
+ * One SMTP connection's relay session (smtp-core's Session).
+ *
+ * auth → the authenticator; MAIL FROM → the confirmed-sender check; RCPT → recorded (smtp-core
+ * enforces MAX_RECIPIENTS); DATA → parse, map, then the fan-out (fan-out.ts) to every envelope
+ * recipient. When some recipients are accepted and others refused for good, the sender gets a
+ * delivery status notification (bounce-later.ts).
+ */
+import type { Readable } from 'node:stream';
+import { isSmtpError, Replies, type ConnectionInfo, type Credentials, type DataInfo, type Session } from '@cakemail-smtp/smtp-core';
+import type { AuthSession } from '../auth.js';
+import type { CallOptions, SenderInfo } from '../client.js';
+import { errorLogFields } from '../errors.js';
+import { readControlHeaders } from '../message/control-headers.js';
+import { explainHeaders } from '../message/explain.js';
+import { parseMessage } from '../message/parse.js';
+import { prepareEmail } from '../message/request-body.js';
+import { temporaryReply } from '../outcomes.js';
+import { CakemailReplies } from '../replies.js';
+import type { Logger } from '../types.js';
+import { bounceLater } from './bounce-later.js';
+import type { RelayContext } from './context.js';
+import { rememberUnidentified, sendAll, type Accepted, type Failed, type SendJob } from './fan-out.js';
+import type { RecipientOutcome } from './observer.js';
+import { failureReply, withToken } from './upstream.js';
+
+/** MAIL FROM looks for the sender in at most this many of the login's accounts. */
+const MAX_ACCOUNTS_CHECKED = 20;
+
+/** What DATA learnt so far, for the observer. */
+interface Trail {
+  started: number;
+  accountId?: number;
+  headers: ReturnType<typeof explainHeaders>;
+  outcomes: RecipientOutcome[];
+}
+
+export class RelaySession implements Session {
+  readonly #s: RelayContext;
+  readonly #log: Logger;
+  readonly #sessionId: string;
+  #auth: AuthSession | undefined;
+  /** The login's account in which MAIL FROM was found a confirmed sender. */
+  #senderAccount: number | undefined;
+
+  constructor(ctx: RelayContext, conn: ConnectionInfo) {
+    this.#s = ctx;
+    this.#log = ctx.logger.child({ sessionId: conn.id });
+    this.#sessionId = conn.id;
+  }
+
+  async auth(credentials: Credentials): Promise<void> {
+    // smtp-core logs the outcome; the reply is the authenticator's (outcomes.ts loginFailure).
+    this.#auth = await this.#s.auth.login(credentials.username, credentials.password);
+  }
+
+  async mail(from: string): Promise<void> {
+    // The null sender: the From header is checked at DATA time instead.
+    if (from === '') return;
+    const auth = this.#requireAuth();
+    const opts = { deadline: Date.now() + this.#s.cfg.deadlineMs };
+    // The default account first; a sender of another of the login's accounts is accepted too
+    // (the message may pick that account with x-account-id; DATA checks against the one used).
+    for (const accountId of auth.accounts.slice(0, MAX_ACCOUNTS_CHECKED)) {
+      let found: SenderInfo | undefined;
+      try {
+        found = await withToken(auth, opts, (token) => this.#s.senders.findSender(token, accountId, from, opts));
+      } catch (err) {
+        throw failureReply(this.#log, err, 'sender check');
+      }
+      if (found !== undefined) {
+        this.#senderAccount = accountId;
+        return;
+      }
+    }
+    throw CakemailReplies.S553_SENDER_NOT_ALLOWED;
+  }
+
+  async rcpt(_to: string): Promise<void> {
+    // Recorded by smtp-core (DataInfo.to); the limit is enforced there.
+  }
+
+  async data(message: Readable, info: DataInfo): Promise<string> {
+    const observe = this.#s.onRelayed;
+    if (observe === undefined) return this.#relay(message, info, undefined);
+    const trail: Trail = { started: Date.now(), headers: [], outcomes: [] };
+    let line = Replies.S451_INTERNAL.line;
+    try {
+      const text = await this.#relay(message, info, trail);
+      line = `250 2.0.0 ${text}`;
+      return text;
+    } catch (err) {
+      line = (isSmtpError(err) ? err : Replies.S451_INTERNAL).line;
+      throw err;
+    } finally {
+      try {
+        const { started, accountId, headers, outcomes } = trail;
+        observe({
+          sessionId: this.#sessionId,
+          started,
+          finished: Date.now(),
+          mailFrom: info.from,
+          recipients: [...info.to],
+          ...(accountId === undefined ? {} : { accountId }),
+          headers,
+          outcomes,
+          reply: line,
+        });
+      } catch (err) {
+        this.#log.warn({ err: errorLogFields(err) }, 'relay observer failed');
+      }
+    }
+  }
+
+  async #relay(message: Readable, info: DataInfo, trail: Trail | undefined): Promise<string> {
+    const auth = this.#requireAuth();
+    const parsed = await parseMessage(message);
+    // The upstream deadline starts once the client has sent the whole message.
+    const started = Date.now();
+    if (trail) {
+      trail.started = started;
+      trail.headers = explainHeaders(parsed);
+    }
+    const opts: CallOptions = { deadline: started + this.#s.cfg.deadlineMs };
+    const options = readControlHeaders(parsed.control, this.#s.cfg.emailType);
+    // x-account-id, else the account whose confirmed sender MAIL FROM is, else the login's first.
+    const accountId = options.accountId ?? this.#senderAccount ?? auth.defaultAccountId;
+    if (accountId === undefined || !auth.accounts.includes(accountId)) throw CakemailReplies.S550_ACCOUNT_NOT_ALLOWED;
+    if (trail) trail.accountId = accountId;
+
+    let sender: SenderInfo;
+    let listId: number;
+    try {
+      sender = await withToken(auth, opts, (token) =>
+        options.senderId !== undefined
+          ? this.#s.senders.checkSenderId(token, accountId, options.senderId, opts)
+          : this.#s.senders.checkSender(token, accountId, info.from || (parsed.from?.address ?? ''), opts),
+      );
+      listId =
+        options.listId ??
+        this.#s.cfg.listId ??
+        (await withToken(auth, opts, (token) => this.#s.lists.resolve(token, accountId, sender.id, opts)));
+    } catch (err) {
+      throw failureReply(this.#log, err, 'sender or list lookup');
+    }
+
+    const prepared = prepareEmail(parsed, options, {
+      senderId: sender.id,
+      ...(parsed.from?.name ? { senderName: parsed.from.name } : {}),
+      listId,
+    });
+    this.#log.debug({ from: info.from, headerFrom: parsed.from?.address, to: info.to }, 'relaying message');
+
+    const job: SendJob = {
+      auth,
+      accountId,
+      parsed,
+      prepared,
+      opts,
+      waitUntil: Math.min(started + this.#s.cfg.inflightWaitMs, opts.deadline),
+    };
+    const outcomes = await sendAll(this.#s, this.#log, job, info.to);
+
+    if (trail) {
+      trail.outcomes = outcomes.map((o) =>
+        o.ok ? { rcpt: o.rcpt, ok: true, id: o.id, reused: o.reused } : { rcpt: o.rcpt, ok: false, reply: o.error.line, temporary: o.error.temporary },
+      );
+    }
+    const accepted = outcomes.filter((o): o is Accepted => o.ok);
+    const failed = outcomes.filter((o): o is Failed => !o.ok);
+    const temporary = failed.filter((o) => o.error.temporary);
+    const refused = failed.filter((o) => !o.error.temporary);
+    if (!parsed.identified) await rememberUnidentified(this.#s, this.#log, accepted, temporary.length > 0);
+    this.#log.info(
+      {
+        event: 'relayed',
+        accountId,
+        fingerprint: parsed.fingerprint.slice(0, 16),
+        bytes: prepared.size,
+        recipients: info.to.length,
+        accepted: accepted.length,
+        alreadyAccepted: accepted.filter((o) => o.reused).length,
+        refused: refused.length,
+        temporaryFailures: temporary.length,
+        ids: accepted.map((o) => o.id),
+        durationMs: Date.now() - started,
+      },
+      temporary.length ? 'relay incomplete, client will retry' : 'relayed to Cakemail',
+    );
+    if (refused.length) {
+      this.#log.debug({ refused: refused.map((o) => ({ to: o.rcpt, reply: o.error.line })) }, 'recipients refused by Cakemail');
+    }
+
+    // Accepted recipients are in the store already: the retry skips them.
+    if (temporary.length > 0) throw temporaryReply(temporary.map((o) => o.error));
+    const first = accepted[0];
+    if (first === undefined) throw refused[0]?.error ?? Replies.S451_INTERNAL;
+    if (refused.length > 0) bounceLater(this.#s, this.#log, job, info.from, sender, listId, refused, started);
+    let text = `Ok: queued as ${first.id}${accepted.length > 1 ? ` (+${accepted.length - 1} more)` : ''}`;
+    if (refused.length > 0) text += `; not sent to ${namesOf(refused.map((o) => o.rcpt))}: ${refused[0]?.error.message ?? ''}`;
+    return text.length > 400 ? `${text.slice(0, 397)}...` : text;
+  }
+
+  reset(): void {
+    this.#senderAccount = undefined;
+  }
+
+  logout(): void {
+    this.#auth = undefined;
+  }
+
+  #requireAuth(): AuthSession {
+    if (!this.#auth) throw Replies.S530_AUTH_REQUIRED;
+    return this.#auth;
+  }
+}
+
+function namesOf(addresses: readonly string[]): string {
+  const shown = addresses.slice(0, 5).join(', ');
+  return addresses.length > 5 ? `${shown} and ${addresses.length - 5} more` : shown;
+}
