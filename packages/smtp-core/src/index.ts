@@ -10,8 +10,12 @@ export type {
   DataInfo,
   TlsState,
 } from './session.js';
-export { createSmtpServer, defaultLimits, handshakeReason } from './server.js';
-export type { SmtpServer, SmtpServerOptions, SmtpLimits, TlsProvider } from './server.js';
+export { createSmtpServer } from './server.js';
+export type { SmtpServer, SmtpServerOptions } from './server.js';
+export { defaultLimits } from './limits.js';
+export type { SmtpLimits } from './limits.js';
+export { handshakeReason } from './handshake-errors.js';
+export type { TlsProvider } from './tls-rotation.js';
 export type { BareLfPolicy } from './data-guard.js';
 export { trustedPeers } from './proxy.js';
 export { silentLogger } from './logger.js';

@@ -9,6 +9,9 @@
  */
 import type { Readable } from 'node:stream';
 
+/** The listener a client came in on. */
+export type Listener = 'starttls' | 'implicit';
+
 /** What a session knows about its connection. */
 export interface ConnectionInfo {
   /** smtp-server's random session id, also the `sessionId` of its log lines. */
@@ -17,7 +20,7 @@ export interface ConnectionInfo {
   readonly remotePort: number;
   readonly localPort: number;
   /** The listener the client came in on. */
-  readonly listener: 'starttls' | 'implicit';
+  readonly listener: Listener;
 }
 
 /** Per-connection state that changes during the session. */
