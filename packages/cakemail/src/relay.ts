@@ -18,6 +18,7 @@ import {
   isSmtpError,
   reply,
   Replies,
+  type AuthDecision,
   type Backend,
   type ConnectionInfo,
   type Credentials,
@@ -217,9 +218,17 @@ class RelaySession implements Session {
     this.#sessionId = conn.id;
   }
 
-  async auth(credentials: Credentials): Promise<void> {
+  async auth(credentials: Credentials): Promise<AuthDecision> {
     // smtp-core logs the outcome; the reply is the authenticator's.
-    this.#auth = await this.#s.auth.login(credentials.username, credentials.password);
+    try {
+      this.#auth = await this.#s.auth.login(credentials.username, credentials.password);
+      return { ok: true };
+    } catch (err) {
+      if (err === Replies.S535_AUTH_INVALID) return { ok: false, reason: 'invalid', reply: Replies.S535_AUTH_INVALID };
+      if (err === Replies.S535_AUTH_MFA) return { ok: false, reason: 'denied', reply: Replies.S535_AUTH_MFA };
+      if (err === Replies.S454_AUTH_UNAVAILABLE) return { ok: false, reason: 'unavailable', reply: Replies.S454_AUTH_UNAVAILABLE };
+      throw err;
+    }
   }
 
   async mail(from: string): Promise<void> {

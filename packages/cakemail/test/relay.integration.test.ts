@@ -4,7 +4,7 @@ import type { Session } from '@cakemail-smtp/smtp-core';
 import { createRelayBackend, type RelayBackend, type RelayConfig } from '../src/relay.js';
 import type { Logger } from '../src/types.js';
 import { startMiniCakemail, USER, type MiniCakemail } from './helpers/mini-cakemail.js';
-import { refused } from './helpers/refused.js';
+import { authRefused, refused } from './helpers/refused.js';
 
 interface LogLine {
   level: string;
@@ -273,16 +273,16 @@ describe('relay', () => {
 
   it('refuses wrong credentials and MFA accounts at AUTH', async () => {
     const s = backend.newSession({ id: 'x', remoteAddress: '127.0.0.1', remotePort: 1, localPort: 2, listener: 'implicit' });
-    const err = await refused(s.auth({ mechanism: 'LOGIN', username: USER.username, password: 'wrong' }));
+    const err = await authRefused(s.auth({ mechanism: 'LOGIN', username: USER.username, password: 'wrong' }), 'invalid');
     expect(err.line).toBe('535 5.7.8 Authentication credentials invalid');
-    const mfa = await refused(s.auth({ mechanism: 'PLAIN', username: 'mfa@example.com', password: 'pw' }));
+    const mfa = await authRefused(s.auth({ mechanism: 'PLAIN', username: 'mfa@example.com', password: 'pw' }), 'denied');
     expect(mfa.line).toMatch(/^535 5\.7\.8 This Cakemail account uses multi-factor authentication/);
   });
 
   it('an unreachable API at AUTH → 454', async () => {
     await api.close();
     const s = backend.newSession({ id: 'x', remoteAddress: '127.0.0.1', remotePort: 1, localPort: 2, listener: 'implicit' });
-    const err = await refused(s.auth({ mechanism: 'PLAIN', username: USER.username, password: USER.password }));
+    const err = await authRefused(s.auth({ mechanism: 'PLAIN', username: USER.username, password: USER.password }), 'unavailable');
     expect(err.line).toBe('454 4.7.0 Temporary authentication failure, try again later');
     api = await startMiniCakemail(USERS); // for afterEach
   });

@@ -1,7 +1,7 @@
 /**
- * The AUTH policy around a Session's auth(): a lock from the AuthLimiter
+ * The AUTH policy around a Session's decision: a lock from the AuthLimiter
  * (failed logins across connections) refuses before the credentials are
- * checked, a refusal for invalid credentials counts towards that lock, and
+ * checked, a refusal for `invalid` credentials counts towards that lock, and
  * the failures of one connection are bounded (maxAuthFailures: the last one
  * gets `421 4.7.0` and the connection closes).
  */
@@ -51,11 +51,15 @@ export async function authenticate(policy: AuthPolicy, conn: AuthConnection, cre
       count('limit', lock.scope === 'ip' ? 'auth_lockout_ip' : 'auth_lockout_user');
       return refuse(Replies.S454_AUTH_LOCKED, true);
     }
+    let decision;
     try {
-      await conn.session.auth(credentials);
+      decision = await conn.session.auth(credentials);
     } catch (err) {
-      if (err === Replies.S535_AUTH_INVALID) await limiter.fail(username, conn.ip);
       return refuse(err, isSmtpError(err) && err.code === 535);
+    }
+    if (!decision.ok) {
+      if (decision.reason === 'invalid') await limiter.fail(username, conn.ip);
+      return refuse(decision.reply, decision.reason !== 'unavailable');
     }
     await limiter.succeed(username, conn.ip);
     count('auth', 'success');

@@ -5,6 +5,8 @@ export type {
   Session,
   ConnectionInfo,
   Credentials,
+  AuthDecision,
+  AuthRefusal,
   AuthMechanism,
   MailOptions,
   DataInfo,

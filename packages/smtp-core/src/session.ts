@@ -4,10 +4,11 @@
  * callbacks. smtp-core enforces the protocol (TLS before AUTH, AUTH before
  * MAIL, limits); a Session only decides.
  *
- * Every method may throw an SmtpError to choose the reply. Anything else thrown
- * becomes `451 4.3.0` and is logged.
+ * AUTH answers with a decision; every method may throw an SmtpError to choose
+ * the reply. Anything else thrown becomes `451 4.3.0` and is logged.
  */
 import type { Readable } from 'node:stream';
+import type { SmtpError } from './errors.js';
 
 /** The listener a client came in on. */
 export type Listener = 'starttls' | 'implicit';
@@ -39,6 +40,19 @@ export interface Credentials {
   readonly password: string;
 }
 
+/**
+ * Why a login was refused. `invalid`: the credentials are wrong; only these
+ * count towards the lockout (AuthLimiter.fail). `denied`: the credentials may
+ * be right but this login is refused (e.g. the account requires MFA).
+ * `unavailable`: they could not be checked now (the client should retry).
+ */
+export type AuthRefusal = 'invalid' | 'denied' | 'unavailable';
+
+/** What AUTH decided: the session is logged in, or refused with a reply. */
+export type AuthDecision =
+  | { readonly ok: true }
+  | { readonly ok: false; readonly reason: AuthRefusal; readonly reply: SmtpError };
+
 /** Parameters of MAIL FROM that reach the session. */
 export interface MailOptions {
   /** The `SIZE=` the client declared, if any. */
@@ -58,9 +72,10 @@ export interface DataInfo {
 export interface Session {
   /**
    * AUTH PLAIN or LOGIN, only ever called on a TLS connection and at most once
-   * successfully. Throw an SmtpError to refuse (`Replies.S535_AUTH_INVALID`).
+   * successfully. Wrong credentials: `{ ok: false, reason: 'invalid', reply:
+   * Replies.S535_AUTH_INVALID }`.
    */
-  auth(credentials: Credentials): Promise<void>;
+  auth(credentials: Credentials): Promise<AuthDecision>;
   /** MAIL FROM, after AUTH. `from` is `''` for the null sender. */
   mail(from: string, options: MailOptions): Promise<void>;
   /** RCPT TO, after MAIL. */

@@ -50,7 +50,9 @@ export function recordingBackend(rec: Recorder): Backend {
         async auth(credentials) {
           rec.auths.push(credentials);
           if (rec.failAuth) throw rec.failAuth;
-          if (credentials.username !== USER || credentials.password !== PASSWORD) throw Replies.S535_AUTH_INVALID;
+          if (credentials.username !== USER || credentials.password !== PASSWORD)
+            return { ok: false, reason: 'invalid', reply: Replies.S535_AUTH_INVALID };
+          return { ok: true };
         },
         async mail() {},
         async rcpt() {},
