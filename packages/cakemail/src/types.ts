@@ -42,11 +42,4 @@ export interface EmailBody {
   readonly attachment?: readonly EmailAttachment[];
 }
 
-/** Pino-like logger, as injected. */
-export interface Logger {
-  debug(obj: object, msg?: string): void;
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-  child(bindings: Record<string, unknown>): Logger;
-}
+export type { Logger } from '@cakemail-smtp/smtp-core';

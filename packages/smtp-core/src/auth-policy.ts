@@ -5,9 +5,9 @@
  * the failures of one connection are bounded (maxAuthFailures: the last one
  * gets `421 4.7.0` and the connection closes).
  */
+import type { Logger } from '@cakemail-smtp/tls';
 import type { AuthLimiter } from './auth-limiter/index.js';
 import { Replies, isSmtpError } from './errors.js';
-import type { Logger } from './logger.js';
 import type { CountHook } from './metrics.js';
 import type { Credentials, Session } from './session.js';
 

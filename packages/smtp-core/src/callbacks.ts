@@ -4,6 +4,7 @@
  * knows those callbacks. One SessionCallbacks serves both listeners.
  */
 import type { SMTPServerAddress, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
+import type { Logger } from '@cakemail-smtp/tls';
 import { authenticate, type AuthConnection, type AuthPolicy } from './auth-policy.js';
 import { clientKey } from './client-address.js';
 import type { ConnectionSlots } from './connection-slots.js';
@@ -13,7 +14,6 @@ import type { InflightBudget } from './inflight.js';
 import type { GatewayServerOptions } from './library/connection.js';
 import { toLibraryError } from './library/errors.js';
 import type { SmtpLimits } from './limits.js';
-import type { Logger } from './logger.js';
 import type { CountHook } from './metrics.js';
 import type { Backend, ConnectionInfo, Listener } from './session.js';
 

@@ -2,13 +2,13 @@
  * A listener's connection errors: failed TLS handshakes are classified,
  * counted and logged at info; other connection errors at debug.
  */
+import type { Logger } from '@cakemail-smtp/tls';
 import type { GatewayServer } from './library/server.js';
-import type { Logger } from './logger.js';
 import type { CountHook } from './metrics.js';
 import type { Listener } from './session.js';
 
 /** Classifies a failed handshake for the counter and the log. */
-export function handshakeReason(err: { code?: string; message?: string }): string {
+function handshakeReason(err: { code?: string; message?: string }): string {
   const text = `${err.code ?? ''} ${err.message ?? ''}`.toUpperCase();
   if (text.includes('TIMEOUT')) return 'timeout';
   if (text.includes('HTTP_REQUEST') || text.includes('WRONG_VERSION_NUMBER') || text.includes('UNKNOWN_PROTOCOL') || text.includes('RECORD'))

@@ -1,6 +1,7 @@
 /**
- * The limits smtp-core enforces, their defaults, and the check of their
- * combination.
+ * The limits smtp-core enforces. The caller gives every one of them (the
+ * gateway's configuration is where their defaults live); smtp-core trusts
+ * them, and only refuses a combination that cannot work.
  */
 import type { BareLfPolicy } from './data-guard.js';
 
@@ -54,24 +55,6 @@ export interface SmtpLimits {
    */
   readonly maxReplyWaitMs: number;
 }
-
-export const defaultLimits: SmtpLimits = Object.freeze({
-  maxMessageSize: 26_214_400,
-  maxRecipients: 100,
-  idleTimeoutMs: 60_000,
-  handshakeTimeoutMs: 10_000,
-  maxConnections: 0,
-  maxConnectionsPerIp: 20,
-  sessionMaxMs: 0,
-  maxMessagesPerSession: 100,
-  maxJunkCommands: 50,
-  maxAuthFailures: 3,
-  maxUnauthenticatedCommands: 10,
-  bareLf: 'normalize',
-  maxInflightBytes: 0,
-  closeTimeoutMs: 30_000,
-  maxReplyWaitMs: 0,
-});
 
 /** Throws a RangeError for limits that contradict each other. */
 export function checkLimits(limits: SmtpLimits): void {

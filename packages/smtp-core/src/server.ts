@@ -6,7 +6,8 @@
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import type { SecureContextOptions } from 'node:tls';
-import { createMemoryAuthLimiter, type AuthLimiter } from './auth-limiter/index.js';
+import { silentLogger, type Logger } from '@cakemail-smtp/tls';
+import type { AuthLimiter } from './auth-limiter/index.js';
 import { SessionCallbacks } from './callbacks.js';
 import { ConnectionSlots } from './connection-slots.js';
 import { Replies } from './errors.js';
@@ -15,16 +16,17 @@ import { InflightBudget } from './inflight.js';
 import { AcceptingServer } from './library/accepting-server.js';
 import type { GatewayServerOptions } from './library/connection.js';
 import type { GatewayServer } from './library/server.js';
-import { checkLimits, defaultLimits, type SmtpLimits } from './limits.js';
-import { silentLogger, type Logger } from './logger.js';
+import { checkLimits, type SmtpLimits } from './limits.js';
 import { noCount, type CountHook } from './metrics.js';
 import { trustedPeers } from './proxy.js';
 import type { Backend, Listener } from './session.js';
 import { rotateCertificates, type TlsProvider } from './tls-rotation.js';
 
 export interface SmtpServerOptions {
-  /** Greeting and EHLO name. */
+  /** The EHLO name, and the first word of the greeting. */
   readonly hostname: string;
+  /** The greeting's text after the hostname: `220 <hostname> ESMTP <greeting>`. */
+  readonly greeting: string;
   readonly host: string;
   /** STARTTLS listener; 0 picks a free port. */
   readonly port: number;
@@ -36,9 +38,9 @@ export interface SmtpServerOptions {
   readonly backend: Backend;
   readonly logger?: Logger;
   readonly count?: CountHook;
-  readonly limits?: Partial<SmtpLimits>;
-  /** Failed logins across connections (brute force); a memory limiter by default. */
-  readonly authLimiter?: AuthLimiter;
+  readonly limits: SmtpLimits;
+  /** Failed logins across connections (brute force). The caller closes it. */
+  readonly authLimiter: AuthLimiter;
   /**
    * PROXY protocol: connections from these CIDRs (`10.0.0.0/8`, `fd00::/8`, or
    * one address) must start with a v1 or v2 header, whose source address is
@@ -59,14 +61,13 @@ export interface SmtpServer {
 }
 
 export function createSmtpServer(options: SmtpServerOptions): SmtpServer {
-  const limits: SmtpLimits = { ...defaultLimits, ...options.limits };
+  const { limits } = options;
   checkLimits(limits);
   const logger = options.logger ?? silentLogger;
   const count = options.count ?? noCount;
   const slots = new ConnectionSlots(limits);
   const budget = new InflightBudget(limits.maxInflightBytes);
   const trustedProxies = options.proxyTrustedCidrs ? trustedPeers(options.proxyTrustedCidrs) : undefined;
-  const authLimiter = options.authLimiter ?? createMemoryAuthLimiter();
   const callbacks = new SessionCallbacks({
     backend: options.backend,
     limits,
@@ -74,7 +75,7 @@ export function createSmtpServer(options: SmtpServerOptions): SmtpServer {
     count,
     budget,
     slots,
-    auth: { limiter: authLimiter, maxAuthFailures: limits.maxAuthFailures, count },
+    auth: { limiter: options.authLimiter, maxAuthFailures: limits.maxAuthFailures, count },
   });
 
   function build(listener: Listener): GatewayServer {
@@ -84,7 +85,7 @@ export function createSmtpServer(options: SmtpServerOptions): SmtpServer {
       cert: options.tls.current().cert,
       secure: listener === 'implicit',
       name: options.hostname,
-      banner: 'Cakemail SMTP gateway',
+      banner: options.greeting,
       logger: false,
       disableReverseLookup: true,
       hideENHANCEDSTATUSCODES: false,
@@ -142,7 +143,6 @@ export function createSmtpServer(options: SmtpServerOptions): SmtpServer {
     },
     async close() {
       unsubscribe();
-      if (!options.authLimiter) await authLimiter.close();
       await Promise.all(
         servers.map(
           (server) =>

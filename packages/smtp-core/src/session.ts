@@ -24,14 +24,6 @@ export interface ConnectionInfo {
   readonly listener: Listener;
 }
 
-/** Per-connection state that changes during the session. */
-export interface TlsState {
-  /** e.g. `TLSv1.3`. */
-  readonly protocol: string;
-  /** e.g. `TLS_AES_256_GCM_SHA384`. */
-  readonly cipher: string;
-}
-
 export type AuthMechanism = 'PLAIN' | 'LOGIN';
 
 export interface Credentials {

@@ -10,13 +10,13 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   createMemoryAuthLimiter,
   createRedisAuthLimiter,
-  normalizeIp,
   usernameHash,
   type AuthLimiter,
   type AuthLimiterOperation,
   type AuthLimiterOptions,
 } from '../src/auth-limiter/index.js';
 import { createAuthLimiter, limiterSettings, memoryCounters } from '../src/auth-limiter/limiter.js';
+import { clientKey } from '../src/client-address.js';
 import { startRedisProxy, testRedis, type RedisProxy, type TestRedis } from '@cakemail-smtp/testkit';
 
 const USER = 'customer@example.com';
@@ -193,9 +193,9 @@ describe('options', () => {
 
 describe('keys', () => {
   it('folds IPv4-mapped IPv6 onto IPv4, and counts IPv6 by its /64', () => {
-    expect(normalizeIp('::ffff:192.0.2.1')).toBe('192.0.2.1');
-    expect(normalizeIp('2001:DB8::1')).toBe('2001:db8:0:0::/64');
-    expect(normalizeIp('2001:db8:0:0:ffff::2')).toBe('2001:db8:0:0::/64');
+    expect(clientKey('::ffff:192.0.2.1')).toBe('192.0.2.1');
+    expect(clientKey('2001:DB8::1')).toBe('2001:db8:0:0::/64');
+    expect(clientKey('2001:db8:0:0:ffff::2')).toBe('2001:db8:0:0::/64');
   });
 
   it('hashes the normalized username with HMAC-SHA-256 under the key, 32 hex characters', () => {

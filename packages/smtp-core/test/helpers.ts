@@ -6,6 +6,7 @@ import { text } from 'node:stream/consumers';
 import { serverTlsSettings } from '@cakemail-smtp/tls';
 import { authenticated, testCertificates, type ClientOptions, type SmtpTestClient } from '@cakemail-smtp/testkit';
 import {
+  createMemoryAuthLimiter,
   createSmtpServer,
   Replies,
   type Backend,
@@ -17,6 +18,25 @@ import {
   type TlsProvider,
 } from '../src/index.js';
 import type { AuthLimiter } from '../src/auth-limiter/index.js';
+
+/** The limits of a test server: each test overrides the ones it tests. */
+export const testLimits: SmtpLimits = Object.freeze({
+  maxMessageSize: 26_214_400,
+  maxRecipients: 100,
+  idleTimeoutMs: 60_000,
+  handshakeTimeoutMs: 10_000,
+  maxConnections: 0,
+  maxConnectionsPerIp: 20,
+  sessionMaxMs: 0,
+  maxMessagesPerSession: 100,
+  maxJunkCommands: 50,
+  maxAuthFailures: 3,
+  maxUnauthenticatedCommands: 10,
+  bareLf: 'normalize',
+  maxInflightBytes: 0,
+  closeTimeoutMs: 500,
+  maxReplyWaitMs: 0,
+});
 
 export const USER = 'app@example.test';
 export const PASSWORD = 'correct horse battery staple';
@@ -129,8 +149,10 @@ export async function startServer(
 ): Promise<TestServer> {
   const certs = await testCertificates();
   const rec: Recorder = { sessions: [], open: 0, resets: 0, auths: [], delivered: [], logs: [], counts: new Map() };
+  const authLimiter = options.authLimiter ?? createMemoryAuthLimiter();
   const server = createSmtpServer({
     hostname: 'gateway.test',
+    greeting: 'Cakemail SMTP gateway',
     host: '127.0.0.1',
     port: 0,
     securePort: 0,
@@ -142,8 +164,8 @@ export async function startServer(
       const key = `${event}:${reason}`;
       rec.counts.set(key, (rec.counts.get(key) ?? 0) + 1);
     },
-    limits: { closeTimeoutMs: 500, ...options.limits },
-    ...(options.authLimiter ? { authLimiter: options.authLimiter } : {}),
+    limits: { ...testLimits, ...options.limits },
+    authLimiter,
     ...(options.proxyTrustedCidrs ? { proxyTrustedCidrs: options.proxyTrustedCidrs } : {}),
   });
   const { port, securePort } = await server.listen();
@@ -156,7 +178,10 @@ export async function startServer(
     ca: certs.ca,
     client: { port, tls },
     implicit: { port: securePort as number, implicitTls: true, tls },
-    close: () => server.close(),
+    async close() {
+      await server.close();
+      if (!options.authLimiter) await authLimiter.close();
+    },
   };
 }
 

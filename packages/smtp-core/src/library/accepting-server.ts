@@ -18,10 +18,10 @@
  */
 import type { BlockList, Socket } from 'node:net';
 import type { SMTPServer } from 'smtp-server';
+import type { Logger } from '@cakemail-smtp/tls';
 import { clientKey } from '../client-address.js';
 import type { ConnectionSlots, Refusal, Slot } from '../connection-slots.js';
 import { Replies, type SmtpError } from '../errors.js';
-import type { Logger } from '../logger.js';
 import type { CountHook } from '../metrics.js';
 import { isTrusted, peerAddress, readProxyHeader } from '../proxy.js';
 import type { Listener } from '../session.js';

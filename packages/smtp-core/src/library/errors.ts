@@ -4,8 +4,8 @@
  * enhanced code (see connection.ts). Anything that is not an SmtpError is
  * logged and answered `451 4.3.0`.
  */
+import type { Logger } from '@cakemail-smtp/tls';
 import { Replies, isSmtpError } from '../errors.js';
-import type { Logger } from '../logger.js';
 
 export function toLibraryError(err: unknown, log: Logger, during: string): Error {
   const smtp = isSmtpError(err) ? err : undefined;
