@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Socket } from 'node:net';
 import { SMUGGLING_SEQUENCES, SmtpTestClient, ehlo, greeted, startTls } from '@cakemail-smtp/testkit';
 import { createMemoryAuthLimiter } from '../src/auth-limiter/index.js';
-import { PASSWORD, USER, eventually, loggedIn, startServer, type TestServer } from './helpers.js';
+import { PASSWORD, USER, eventually, loggedIn, startServer, testAuthLimits, type TestServer } from './helpers.js';
 
 let t: TestServer | undefined;
 afterEach(async () => {
@@ -274,7 +274,7 @@ describe('brute force', () => {
   });
 
   it('30 failures from one IP lock that IP for every username, until the window passes', async () => {
-    t = await startServer({ authLimiter: createMemoryAuthLimiter({ windowMs: 2000 }) });
+    t = await startServer({ authLimiter: createMemoryAuthLimiter({ ...testAuthLimits, windowMs: 2000 }) });
     for (let u = 0; u < 5; u++) await failFrom(t, '127.0.0.4', `user${u}@example.test`, 6);
     const locked = await startTls({ ...t.client, localAddress: '127.0.0.4' });
     expect((await locked.auth(USER, PASSWORD)).raw).toBe('454 4.7.0 Too many failed authentication attempts, try again later\r\n');

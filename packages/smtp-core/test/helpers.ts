@@ -19,6 +19,9 @@ import {
 } from '../src/index.js';
 import type { AuthLimiter } from '../src/auth-limiter/index.js';
 
+/** The lockout of a test server, and of the lockout's own tests. */
+export const testAuthLimits = Object.freeze({ pairLimit: 10, ipLimit: 30, windowMs: 15 * 60_000 });
+
 /** The limits of a test server: each test overrides the ones it tests. */
 export const testLimits: SmtpLimits = Object.freeze({
   maxMessageSize: 26_214_400,
@@ -149,7 +152,7 @@ export async function startServer(
 ): Promise<TestServer> {
   const certs = await testCertificates();
   const rec: Recorder = { sessions: [], open: 0, resets: 0, auths: [], delivered: [], logs: [], counts: new Map() };
-  const authLimiter = options.authLimiter ?? createMemoryAuthLimiter();
+  const authLimiter = options.authLimiter ?? createMemoryAuthLimiter(testAuthLimits);
   const server = createSmtpServer({
     hostname: 'gateway.test',
     greeting: 'Cakemail SMTP gateway',
