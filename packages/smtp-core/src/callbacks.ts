@@ -40,7 +40,7 @@ export class SessionCallbacks {
   }
 
   /** smtp-server's callbacks for one listener. */
-  for(listener: Listener): Callbacks {
+  forListener(listener: Listener): Callbacks {
     const { backend, limits, logger, count, budget, slots } = this.options;
     const live = this.live;
     const limit = (reason: string): void => count('limit', reason);

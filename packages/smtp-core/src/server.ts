@@ -109,7 +109,7 @@ export function createSmtpServer(options: SmtpServerOptions): SmtpServer {
         reset: (id) => callbacks.reset(id),
         limit: (reason) => count('limit', reason),
       },
-      ...callbacks.for(listener),
+      ...callbacks.forListener(listener),
     };
     const server = new AcceptingServer(serverOptions, {
       listener,

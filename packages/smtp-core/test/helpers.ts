@@ -1,6 +1,6 @@
 /**
  * The ladder's first rung for smtp-core: a server on port 0 with a recording
- * backend and fault switches (failAuth, failData, throwUnexpected).
+ * backend and fault switches (failAuth, refuseAuth, failData, throwUnexpected).
  */
 import { text } from 'node:stream/consumers';
 import { serverTlsSettings } from '@cakemail-smtp/tls';
@@ -9,6 +9,7 @@ import {
   createMemoryAuthLimiter,
   createSmtpServer,
   Replies,
+  type AuthDecision,
   type Backend,
   type ConnectionInfo,
   type Credentials,
@@ -60,6 +61,8 @@ export interface Recorder {
   failData?: Error | undefined;
   /** Thrown from auth() instead of checking the password. */
   failAuth?: Error | undefined;
+  /** Returned from auth() instead of checking the password. */
+  refuseAuth?: AuthDecision | undefined;
   logs: Array<{ level: string; obj: object; msg: string | undefined }>;
   counts: Map<string, number>;
 }
@@ -73,6 +76,7 @@ export function recordingBackend(rec: Recorder): Backend {
         async auth(credentials) {
           rec.auths.push(credentials);
           if (rec.failAuth) throw rec.failAuth;
+          if (rec.refuseAuth) return rec.refuseAuth;
           if (credentials.username !== USER || credentials.password !== PASSWORD)
             return { ok: false, reason: 'invalid', reply: Replies.S535_AUTH_INVALID };
           return { ok: true };
