@@ -121,6 +121,7 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
 
       smtp = createSmtpServer({
         hostname: config.SMTP_HOSTNAME,
+        greeting: 'Cakemail SMTP gateway',
         host: config.SMTP_HOST,
         port: config.SMTP_PORT,
         securePort: config.SMTPS_PORT === 0 ? null : config.SMTPS_PORT,

@@ -13,10 +13,9 @@
  *   when it nears expiry or after a 401, again one refresh for all sessions sharing it.
  */
 import { createHmac, randomBytes } from 'node:crypto';
-import type { SmtpError } from '@cakemail-smtp/smtp-core';
 import type { CallOptions, TokenResult } from './client.js';
 import { CakemailError, errorLogFields } from './errors.js';
-import { loginFailure } from './outcomes.js';
+import { loginFailure, type LoginFailure } from './outcomes.js';
 import type { Logger } from './types.js';
 
 /** What the authenticator needs of the client. */
@@ -140,6 +139,9 @@ export class AuthSession {
   }
 }
 
+/** A login: its session, or why it failed. */
+export type LoginOutcome = { readonly ok: true; readonly session: AuthSession } | LoginFailure;
+
 export class CakemailAuthenticator {
   readonly #key = randomBytes(32);
   readonly #client: TokenApi;
@@ -151,8 +153,8 @@ export class CakemailAuthenticator {
   readonly #now: () => number;
   readonly #logger: Logger | undefined;
   readonly #cache = new Map<string, AuthSession>();
-  readonly #failures = new Map<string, { readonly error: SmtpError; readonly until: number }>();
-  readonly #inflight = new Map<string, Promise<AuthSession>>();
+  readonly #failures = new Map<string, { readonly failure: LoginFailure; readonly until: number }>();
+  readonly #inflight = new Map<string, Promise<LoginOutcome>>();
 
   constructor(options: AuthenticatorOptions) {
     this.#client = options.client;
@@ -165,18 +167,18 @@ export class CakemailAuthenticator {
     this.#logger = options.logger;
   }
 
-  /** Logs in, or reuses a cached login. Throws the reply `loginFailure()` (outcomes.ts) gives. */
-  async login(username: string, password: string): Promise<AuthSession> {
+  /** Logs in, or reuses a cached login: the session, or why not (`loginFailure()`, outcomes.ts). */
+  async authenticate(username: string, password: string): Promise<LoginOutcome> {
     const key = this.#keyOf(username, password);
     const now = this.#now();
-    const failure = this.#failures.get(key);
-    if (failure) {
-      if (failure.until > now) throw failure.error;
+    const failed = this.#failures.get(key);
+    if (failed) {
+      if (failed.until > now) return failed.failure;
       this.#failures.delete(key);
     }
     const cached = this.#cache.get(key);
     if (cached) {
-      if (cached.reusable) return cached;
+      if (cached.reusable) return { ok: true, session: cached };
       this.#cache.delete(key);
     }
     let pending = this.#inflight.get(key);
@@ -187,20 +189,27 @@ export class CakemailAuthenticator {
     return pending;
   }
 
+  /** `authenticate()`, throwing the failure's reply. */
+  async login(username: string, password: string): Promise<AuthSession> {
+    const outcome = await this.authenticate(username, password);
+    if (!outcome.ok) throw outcome.reply;
+    return outcome.session;
+  }
+
   /** Number of cached logins (for metrics and tests). */
   get size(): number {
     return this.#cache.size;
   }
 
-  async #login(key: string, username: string, password: string): Promise<AuthSession> {
+  async #login(key: string, username: string, password: string): Promise<LoginOutcome> {
     let token: TokenResult;
     try {
       token = await this.#client.token(username, password, undefined, { deadline: this.#now() + this.#deadlineMs });
     } catch (err) {
       const failure = loginFailure(err);
-      if (failure.reason !== 'unavailable') throw this.#remember(key, failure.reply);
+      if (failure.reason !== 'unavailable') return this.#remember(key, failure);
       this.#logger?.warn({ err: errorLogFields(err) }, 'Cakemail login unavailable');
-      throw failure.reply;
+      return failure;
     }
     const session = new AuthSession(token, {
       client: this.#client,
@@ -213,7 +222,7 @@ export class CakemailAuthenticator {
     });
     this.#cache.set(key, session);
     this.#evict();
-    return session;
+    return { ok: true, session };
   }
 
   #marginFor(lifetimeMs: number): number {
@@ -221,15 +230,15 @@ export class CakemailAuthenticator {
     return Math.min(this.#margin, Math.max(0, lifetimeMs) / 2);
   }
 
-  #remember(key: string, error: SmtpError): SmtpError {
+  #remember(key: string, failure: LoginFailure): LoginFailure {
     if (this.#failureTtl > 0) {
-      this.#failures.set(key, { error, until: this.#now() + this.#failureTtl });
+      this.#failures.set(key, { failure, until: this.#now() + this.#failureTtl });
       if (this.#failures.size > this.#maxEntries) {
         const oldest = this.#failures.keys().next();
         if (!oldest.done) this.#failures.delete(oldest.value);
       }
     }
-    return error;
+    return failure;
   }
 
   #evict(): void {

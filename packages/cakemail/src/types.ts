@@ -42,5 +42,5 @@ export interface EmailBody {
   readonly attachment?: readonly EmailAttachment[];
 }
 
-/** The logger as injected: smtp-core's, which any pino instance fits. */
+/** The logger as injected: @cakemail-smtp/tls's, which any pino instance fits. */
 export type { Logger } from '@cakemail-smtp/smtp-core';

@@ -35,7 +35,8 @@ afterEach(async () => {
 
 async function session(user: { email: string; password: string } = DEFAULT_USER): Promise<Session> {
   const s = backend.newSession({ id: 'fake', remoteAddress: '127.0.0.1', remotePort: 1, localPort: 2, listener: 'starttls' });
-  await s.auth({ mechanism: 'PLAIN', username: user.email, password: user.password });
+  const decision = await s.auth({ mechanism: 'PLAIN', username: user.email, password: user.password });
+  if (!decision.ok) throw decision.reply;
   return s;
 }
 

@@ -15,7 +15,7 @@ import {
 import { CakemailClient } from '../src/client.js';
 import { createRelayBackend, type RelayBackend, type RelayConfig } from '../src/relay/backend.js';
 import type { Logger } from '../src/types.js';
-import { refused } from './helpers/refused.js';
+import { authRefused, refused } from './helpers/refused.js';
 import { relayConfig } from './helpers/relay-config.js';
 
 /** The login of these tests: two accounts, DEFAULT_SENDER confirmed in the first, OTHER_ACCOUNT_SENDER in the second. */
@@ -334,16 +334,16 @@ describe('relay', () => {
 
   it('refuses wrong credentials and MFA accounts at AUTH', async () => {
     const s = backend.newSession({ id: 'x', remoteAddress: '127.0.0.1', remotePort: 1, localPort: 2, listener: 'implicit' });
-    const err = await refused(s.auth({ mechanism: 'LOGIN', username: USER.email, password: 'wrong' }));
+    const err = await authRefused(s.auth({ mechanism: 'LOGIN', username: USER.email, password: 'wrong' }), 'invalid');
     expect(err.line).toBe('535 5.7.8 Authentication credentials invalid');
-    const mfa = await refused(s.auth({ mechanism: 'PLAIN', username: MFA_USER.email, password: MFA_USER.password }));
+    const mfa = await authRefused(s.auth({ mechanism: 'PLAIN', username: MFA_USER.email, password: MFA_USER.password }), 'denied');
     expect(mfa.line).toMatch(/^535 5\.7\.8 This Cakemail account uses multi-factor authentication/);
   });
 
   it('an unreachable API at AUTH → 454', async () => {
     await api.close();
     const s = backend.newSession({ id: 'x', remoteAddress: '127.0.0.1', remotePort: 1, localPort: 2, listener: 'implicit' });
-    const err = await refused(s.auth({ mechanism: 'PLAIN', username: USER.email, password: USER.password }));
+    const err = await authRefused(s.auth({ mechanism: 'PLAIN', username: USER.email, password: USER.password }), 'unavailable');
     expect(err.line).toBe('454 4.7.0 Temporary authentication failure, try again later');
     api = await startApi(); // for afterEach
   });

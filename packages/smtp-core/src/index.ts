@@ -1,23 +1,21 @@
 export { SmtpError, Replies, reply, isSmtpError } from './errors.js';
-export type { ReplyName } from './errors.js';
 export type {
   Backend,
   Session,
   ConnectionInfo,
   Credentials,
-  AuthMechanism,
-  MailOptions,
+  AuthDecision,
+  AuthRefusal,
   DataInfo,
-  TlsState,
 } from './session.js';
-export { createSmtpServer, defaultLimits, handshakeReason } from './server.js';
-export type { SmtpServer, SmtpServerOptions, SmtpLimits, TlsProvider } from './server.js';
-export type { BareLfPolicy } from './data-guard.js';
+export { createSmtpServer } from './server.js';
+export type { SmtpServer, SmtpServerOptions } from './server.js';
+export type { SmtpLimits } from './limits.js';
+export type { TlsProvider } from './tls-rotation.js';
 export { trustedPeers } from './proxy.js';
-export { silentLogger } from './logger.js';
-export type { Logger } from './logger.js';
+export type { Logger } from '@cakemail-smtp/tls';
 export type { SmtpEvent, CountHook } from './metrics.js';
-export { createMemoryAuthLimiter, createRedisAuthLimiter, defaultAuthLimits, MIN_USERNAME_KEY_BYTES } from './auth-limiter/index.js';
-export type { AuthLimiter, AuthLimiterOptions, AuthLock, RedisAuthLimiterOptions, UsernameKey } from './auth-limiter/index.js';
+export { createMemoryAuthLimiter, createRedisAuthLimiter, MIN_USERNAME_KEY_BYTES } from './auth-limiter/index.js';
+export type { AuthLimiter } from './auth-limiter/index.js';
 export { connectRedis } from './redis.js';
 export type { RedisConnectOptions } from './redis.js';

@@ -1,7 +1,7 @@
 /**
  * The message bytes a replica holds at once, across all its sessions: from a
  * message's first DATA byte until its reply has been sent (so the time the
- * backend holds it, e.g. while talking to Cakemail, counts too). One budget
+ * backend holds it, e.g. while relaying it upstream, counts too). One budget
  * is shared by both listeners. A message that would pass the limit is refused
  * with a 4xx (`452 4.3.1` at `MAIL FROM ... SIZE=`, `451 4.3.1` during DATA).
  */

@@ -4,10 +4,14 @@
  * callbacks. smtp-core enforces the protocol (TLS before AUTH, AUTH before
  * MAIL, limits); a Session only decides.
  *
- * Every method may throw an SmtpError to choose the reply. Anything else thrown
- * becomes `451 4.3.0` and is logged.
+ * AUTH answers with a decision; every method may throw an SmtpError to choose
+ * the reply. Anything else thrown becomes `451 4.3.0` and is logged.
  */
 import type { Readable } from 'node:stream';
+import type { SmtpError } from './errors.js';
+
+/** The listener a client came in on. */
+export type Listener = 'starttls' | 'implicit';
 
 /** What a session knows about its connection. */
 export interface ConnectionInfo {
@@ -17,15 +21,7 @@ export interface ConnectionInfo {
   readonly remotePort: number;
   readonly localPort: number;
   /** The listener the client came in on. */
-  readonly listener: 'starttls' | 'implicit';
-}
-
-/** Per-connection state that changes during the session. */
-export interface TlsState {
-  /** e.g. `TLSv1.3`. */
-  readonly protocol: string;
-  /** e.g. `TLS_AES_256_GCM_SHA384`. */
-  readonly cipher: string;
+  readonly listener: Listener;
 }
 
 export type AuthMechanism = 'PLAIN' | 'LOGIN';
@@ -35,6 +31,19 @@ export interface Credentials {
   readonly username: string;
   readonly password: string;
 }
+
+/**
+ * Why a login was refused. `invalid`: the credentials are wrong; only these
+ * count towards the lockout (AuthLimiter.fail). `denied`: the credentials may
+ * be right but this login is refused (e.g. the account requires MFA).
+ * `unavailable`: they could not be checked now (the client should retry).
+ */
+export type AuthRefusal = 'invalid' | 'denied' | 'unavailable';
+
+/** What AUTH decided: the session is logged in, or refused with a reply. */
+export type AuthDecision =
+  | { readonly ok: true }
+  | { readonly ok: false; readonly reason: AuthRefusal; readonly reply: SmtpError };
 
 /** Parameters of MAIL FROM that reach the session. */
 export interface MailOptions {
@@ -55,9 +64,10 @@ export interface DataInfo {
 export interface Session {
   /**
    * AUTH PLAIN or LOGIN, only ever called on a TLS connection and at most once
-   * successfully. Throw an SmtpError to refuse (`Replies.S535_AUTH_INVALID`).
+   * successfully. Wrong credentials: `{ ok: false, reason: 'invalid', reply:
+   * Replies.S535_AUTH_INVALID }`.
    */
-  auth(credentials: Credentials): Promise<void>;
+  auth(credentials: Credentials): Promise<AuthDecision>;
   /** MAIL FROM, after AUTH. `from` is `''` for the null sender. */
   mail(from: string, options: MailOptions): Promise<void>;
   /** RCPT TO, after MAIL. */

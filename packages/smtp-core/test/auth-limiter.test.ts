@@ -10,14 +10,15 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   createMemoryAuthLimiter,
   createRedisAuthLimiter,
-  normalizeIp,
   usernameHash,
   type AuthLimiter,
   type AuthLimiterOperation,
   type AuthLimiterOptions,
 } from '../src/auth-limiter/index.js';
 import { createAuthLimiter, limiterSettings, memoryCounters } from '../src/auth-limiter/limiter.js';
+import { clientKey } from '../src/client-address.js';
 import { startRedisProxy, testRedis, type RedisProxy, type TestRedis } from '@cakemail-smtp/testkit';
+import { testAuthLimits as LIMITS } from './helpers.js';
 
 const USER = 'customer@example.com';
 const PASSWORD = 'right password';
@@ -66,14 +67,14 @@ async function failTimes(limiter: AuthLimiter, times: number, username: string, 
 
 interface Store {
   readonly name: string;
-  make(options?: AuthLimiterOptions): Promise<AuthLimiter>;
+  make(options?: Partial<AuthLimiterOptions>): Promise<AuthLimiter>;
 }
 
 const stores: Store[] = [
-  { name: 'memory', make: async (options) => track(createMemoryAuthLimiter(options)) },
+  { name: 'memory', make: async (options) => track(createMemoryAuthLimiter({ ...LIMITS, ...options })) },
   {
     name: 'redis',
-    make: async (options) => track(await createRedisAuthLimiter({ usernameKey: KEY, ...options, url: redis.url, keyPrefix: prefix() })),
+    make: async (options) => track(await createRedisAuthLimiter({ ...LIMITS, usernameKey: KEY, ...options, url: redis.url, keyPrefix: prefix() })),
   },
 ];
 
@@ -181,21 +182,21 @@ describe.each(stores)('$name store', ({ make }) => {
 
 describe('options', () => {
   it.each([{ pairLimit: 0 }, { ipLimit: -1 }, { windowMs: 1.5 }, { pairLimit: Number.NaN }])('refuses %o', (options) => {
-    expect(() => createMemoryAuthLimiter(options)).toThrow(RangeError);
+    expect(() => createMemoryAuthLimiter({ ...LIMITS, ...options })).toThrow(RangeError);
   });
 
   it('refuses a username key under 32 bytes, without showing it', () => {
     const short = 'k'.repeat(31);
-    expect(() => createMemoryAuthLimiter({ usernameKey: short })).toThrow('the username key must be at least 32 bytes, got 31');
-    expect(() => createMemoryAuthLimiter({ usernameKey: Buffer.alloc(32) })).not.toThrow();
+    expect(() => createMemoryAuthLimiter({ ...LIMITS, usernameKey: short })).toThrow('the username key must be at least 32 bytes, got 31');
+    expect(() => createMemoryAuthLimiter({ ...LIMITS, usernameKey: Buffer.alloc(32) })).not.toThrow();
   });
 });
 
 describe('keys', () => {
   it('folds IPv4-mapped IPv6 onto IPv4, and counts IPv6 by its /64', () => {
-    expect(normalizeIp('::ffff:192.0.2.1')).toBe('192.0.2.1');
-    expect(normalizeIp('2001:DB8::1')).toBe('2001:db8:0:0::/64');
-    expect(normalizeIp('2001:db8:0:0:ffff::2')).toBe('2001:db8:0:0::/64');
+    expect(clientKey('::ffff:192.0.2.1')).toBe('192.0.2.1');
+    expect(clientKey('2001:DB8::1')).toBe('2001:db8:0:0::/64');
+    expect(clientKey('2001:db8:0:0:ffff::2')).toBe('2001:db8:0:0::/64');
   });
 
   it('hashes the normalized username with HMAC-SHA-256 under the key, 32 hex characters', () => {
@@ -208,7 +209,7 @@ describe('keys', () => {
 
 describe('memory store', () => {
   it('drops counters when their window ends, so an attack from many IPs does not pile up', async () => {
-    const settings = limiterSettings({ windowMs: 1000 });
+    const settings = limiterSettings({ ...LIMITS, windowMs: 1000 });
     const counters = memoryCounters(settings, 'auth');
     const limiter = track(createAuthLimiter(settings, counters, undefined, async () => {}));
     for (let i = 0; i < 200; i++) await limiter.fail(USER, `10.0.${i >> 8}.${i & 255}`);
@@ -227,7 +228,7 @@ describe('redis store', () => {
 
   it('keys by IP and the username HMAC, never the username nor its plain SHA-256, each with a TTL of the window', async () => {
     const keyPrefix = prefix();
-    const limiter = track(await createRedisAuthLimiter({ url: redis.url, keyPrefix, usernameKey: KEY }));
+    const limiter = track(await createRedisAuthLimiter({ ...LIMITS, url: redis.url, keyPrefix, usernameKey: KEY }));
     await limiter.fail('Customer@Example.com', `::ffff:${IP}`);
     const client = track({ redis: new Redis(redis.url), close: async () => void (await client.redis.quit()) });
     const keys = (await client.redis.keys(`${keyPrefix}:*`)).sort();
@@ -245,8 +246,8 @@ describe('redis store', () => {
 
   it('shares counts between replicas on one Redis', async () => {
     const keyPrefix = prefix();
-    const a = track(await createRedisAuthLimiter({ url: redis.url, keyPrefix, usernameKey: KEY }));
-    const b = track(await createRedisAuthLimiter({ url: redis.url, keyPrefix, usernameKey: KEY }));
+    const a = track(await createRedisAuthLimiter({ ...LIMITS, url: redis.url, keyPrefix, usernameKey: KEY }));
+    const b = track(await createRedisAuthLimiter({ ...LIMITS, url: redis.url, keyPrefix, usernameKey: KEY }));
     await failTimes(a, 5, USER, IP);
     await failTimes(b, 4, USER, IP);
     expect(await a.check(USER, IP)).toEqual({ locked: false });
@@ -261,7 +262,7 @@ describe('redis store', () => {
   it('fails open when Redis goes away: check() resolves unlocked, counting goes on in memory, Redis is used again when back', async () => {
     const proxy: RedisProxy = track(await startRedisProxy(redis.url));
     const { errors, onError } = recorder();
-    const limiter = track(await createRedisAuthLimiter({ url: proxy.url, keyPrefix: prefix(), onError, usernameKey: KEY }));
+    const limiter = track(await createRedisAuthLimiter({ ...LIMITS, url: proxy.url, keyPrefix: prefix(), onError, usernameKey: KEY }));
     await failTimes(limiter, 3, USER, IP);
     expect(errors).toEqual([]);
 
@@ -296,7 +297,7 @@ describe('redis store', () => {
   it('fails open on a Redis that stops answering, within the command timeout', async () => {
     const proxy = track(await startRedisProxy(redis.url));
     const { errors, onError } = recorder();
-    const limiter = track(await createRedisAuthLimiter({ url: proxy.url, keyPrefix: prefix(), onError, commandTimeoutMs: 200, usernameKey: KEY }));
+    const limiter = track(await createRedisAuthLimiter({ ...LIMITS, url: proxy.url, keyPrefix: prefix(), onError, commandTimeoutMs: 200, usernameKey: KEY }));
     proxy.hang();
     const started = Date.now();
     expect(await limiter.check(USER, IP)).toEqual({ locked: false });
@@ -309,7 +310,7 @@ describe('redis store', () => {
   it('does not start on a Redis it cannot reach', async () => {
     const proxy = await startRedisProxy(redis.url);
     await proxy.cut();
-    await expect(createRedisAuthLimiter({ url: proxy.url, connectTimeoutMs: 2000, usernameKey: KEY })).rejects.toThrow(
+    await expect(createRedisAuthLimiter({ ...LIMITS, url: proxy.url, connectTimeoutMs: 2000, usernameKey: KEY })).rejects.toThrow(
       /^Redis is not reachable: connect ECONNREFUSED/,
     );
   });

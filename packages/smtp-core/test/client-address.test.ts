@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { clientKey } from '../src/client-address.js';
-import { normalizeIp } from '../src/auth-limiter/index.js';
+import { attemptKeys } from '../src/auth-limiter/keys.js';
 
 describe('clientKey', () => {
   it.each([
@@ -23,6 +23,6 @@ describe('clientKey', () => {
   });
 
   it('is what the lockout counters key addresses by', () => {
-    expect(normalizeIp('2001:db8:aa:bb:1::1')).toBe('2001:db8:aa:bb::/64');
+    expect(attemptKeys('user@example.test', '2001:db8:aa:bb:1::1', 'k'.repeat(32)).ip).toBe('2001:db8:aa:bb::/64');
   });
 });

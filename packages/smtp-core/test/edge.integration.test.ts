@@ -7,7 +7,8 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Socket } from 'node:net';
 import { SMUGGLING_SEQUENCES, SmtpTestClient, ehlo, greeted, startTls } from '@cakemail-smtp/testkit';
 import { createMemoryAuthLimiter } from '../src/auth-limiter/index.js';
-import { PASSWORD, USER, eventually, loggedIn, startServer, type TestServer } from './helpers.js';
+import { SmtpError, type AuthDecision } from '../src/index.js';
+import { PASSWORD, USER, eventually, loggedIn, startServer, testAuthLimits, type TestServer } from './helpers.js';
 
 let t: TestServer | undefined;
 afterEach(async () => {
@@ -274,7 +275,7 @@ describe('brute force', () => {
   });
 
   it('30 failures from one IP lock that IP for every username, until the window passes', async () => {
-    t = await startServer({ authLimiter: createMemoryAuthLimiter({ windowMs: 2000 }) });
+    t = await startServer({ authLimiter: createMemoryAuthLimiter({ ...testAuthLimits, windowMs: 2000 }) });
     for (let u = 0; u < 5; u++) await failFrom(t, '127.0.0.4', `user${u}@example.test`, 6);
     const locked = await startTls({ ...t.client, localAddress: '127.0.0.4' });
     expect((await locked.auth(USER, PASSWORD)).raw).toBe('454 4.7.0 Too many failed authentication attempts, try again later\r\n');
@@ -286,6 +287,48 @@ describe('brute force', () => {
     const later = await startTls({ ...t.client, localAddress: '127.0.0.4' });
     expect((await later.auth(USER, PASSWORD)).code).toBe(235);
     later.close();
+  });
+});
+
+describe('AUTH refusals by reason', () => {
+  const denied: AuthDecision = { ok: false, reason: 'denied', reply: new SmtpError(535, '5.7.8', 'Login refused for this account') };
+  const unavailable: AuthDecision = { ok: false, reason: 'unavailable', reply: new SmtpError(454, '4.7.0', 'Cannot check now') };
+
+  it('only invalid credentials count towards the lockout: denied and unavailable logins do not', async () => {
+    t = await startServer({ authLimiter: createMemoryAuthLimiter({ ...testAuthLimits, pairLimit: 2 }) });
+    for (const refusal of [denied, unavailable]) {
+      t.rec.refuseAuth = refusal;
+      for (let i = 0; i < 3; i++) {
+        const client = await startTls(t.client);
+        expect((await client.auth(USER, PASSWORD)).code).toBe(refusal.ok ? 235 : refusal.reply.code);
+        client.close();
+      }
+    }
+    t.rec.refuseAuth = undefined;
+    const client = await startTls(t.client);
+    expect((await client.auth(USER, PASSWORD)).code).toBe(235);
+    client.close();
+    const wrong = await startTls(t.client);
+    expect((await wrong.auth(USER, 'wrong1')).code).toBe(535);
+    expect((await wrong.auth(USER, 'wrong2')).code).toBe(535);
+    wrong.close();
+    const locked = await startTls(t.client);
+    expect((await locked.auth(USER, PASSWORD)).raw).toBe('454 4.7.0 Too many failed authentication attempts, try again later\r\n');
+    locked.close();
+  });
+
+  it('on one connection a denied login counts towards maxAuthFailures, an unavailable one does not', async () => {
+    t = await startServer();
+    t.rec.refuseAuth = unavailable;
+    const retrying = await startTls(t.client);
+    for (let i = 0; i < 4; i++) expect((await retrying.auth(USER, PASSWORD)).raw).toBe('454 4.7.0 Cannot check now\r\n');
+    retrying.close();
+    t.rec.refuseAuth = denied;
+    const refused = await startTls(t.client);
+    expect((await refused.auth(USER, PASSWORD)).raw).toBe('535 5.7.8 Login refused for this account\r\n');
+    expect((await refused.auth(USER, PASSWORD)).raw).toBe('535 5.7.8 Login refused for this account\r\n');
+    expect((await refused.auth(USER, PASSWORD)).raw).toBe('421 4.7.0 Too many failed authentication attempts, closing connection\r\n');
+    await refused.closed();
   });
 });
 

@@ -1,13 +1,15 @@
 /**
  * The ladder's first rung for smtp-core: a server on port 0 with a recording
- * backend and fault switches (failAuth, failData, throwUnexpected).
+ * backend and fault switches (failAuth, refuseAuth, failData, throwUnexpected).
  */
 import { text } from 'node:stream/consumers';
 import { serverTlsSettings } from '@cakemail-smtp/tls';
 import { authenticated, testCertificates, type ClientOptions, type SmtpTestClient } from '@cakemail-smtp/testkit';
 import {
+  createMemoryAuthLimiter,
   createSmtpServer,
   Replies,
+  type AuthDecision,
   type Backend,
   type ConnectionInfo,
   type Credentials,
@@ -17,6 +19,28 @@ import {
   type TlsProvider,
 } from '../src/index.js';
 import type { AuthLimiter } from '../src/auth-limiter/index.js';
+
+/** The lockout of a test server, and of the lockout's own tests. */
+export const testAuthLimits = Object.freeze({ pairLimit: 10, ipLimit: 30, windowMs: 15 * 60_000 });
+
+/** The limits of a test server: each test overrides the ones it tests. */
+export const testLimits: SmtpLimits = Object.freeze({
+  maxMessageSize: 26_214_400,
+  maxRecipients: 100,
+  idleTimeoutMs: 60_000,
+  handshakeTimeoutMs: 10_000,
+  maxConnections: 0,
+  maxConnectionsPerIp: 20,
+  sessionMaxMs: 0,
+  maxMessagesPerSession: 100,
+  maxJunkCommands: 50,
+  maxAuthFailures: 3,
+  maxUnauthenticatedCommands: 10,
+  bareLf: 'normalize',
+  maxInflightBytes: 0,
+  closeTimeoutMs: 500,
+  maxReplyWaitMs: 0,
+});
 
 export const USER = 'app@example.test';
 export const PASSWORD = 'correct horse battery staple';
@@ -37,6 +61,8 @@ export interface Recorder {
   failData?: Error | undefined;
   /** Thrown from auth() instead of checking the password. */
   failAuth?: Error | undefined;
+  /** Returned from auth() instead of checking the password. */
+  refuseAuth?: AuthDecision | undefined;
   logs: Array<{ level: string; obj: object; msg: string | undefined }>;
   counts: Map<string, number>;
 }
@@ -50,7 +76,10 @@ export function recordingBackend(rec: Recorder): Backend {
         async auth(credentials) {
           rec.auths.push(credentials);
           if (rec.failAuth) throw rec.failAuth;
-          if (credentials.username !== USER || credentials.password !== PASSWORD) throw Replies.S535_AUTH_INVALID;
+          if (rec.refuseAuth) return rec.refuseAuth;
+          if (credentials.username !== USER || credentials.password !== PASSWORD)
+            return { ok: false, reason: 'invalid', reply: Replies.S535_AUTH_INVALID };
+          return { ok: true };
         },
         async mail() {},
         async rcpt() {},
@@ -127,8 +156,10 @@ export async function startServer(
 ): Promise<TestServer> {
   const certs = await testCertificates();
   const rec: Recorder = { sessions: [], open: 0, resets: 0, auths: [], delivered: [], logs: [], counts: new Map() };
+  const authLimiter = options.authLimiter ?? createMemoryAuthLimiter(testAuthLimits);
   const server = createSmtpServer({
     hostname: 'gateway.test',
+    greeting: 'Cakemail SMTP gateway',
     host: '127.0.0.1',
     port: 0,
     securePort: 0,
@@ -140,8 +171,8 @@ export async function startServer(
       const key = `${event}:${reason}`;
       rec.counts.set(key, (rec.counts.get(key) ?? 0) + 1);
     },
-    limits: { closeTimeoutMs: 500, ...options.limits },
-    ...(options.authLimiter ? { authLimiter: options.authLimiter } : {}),
+    limits: { ...testLimits, ...options.limits },
+    authLimiter,
     ...(options.proxyTrustedCidrs ? { proxyTrustedCidrs: options.proxyTrustedCidrs } : {}),
   });
   const { port, securePort } = await server.listen();
@@ -154,7 +185,10 @@ export async function startServer(
     ca: certs.ca,
     client: { port, tls },
     implicit: { port: securePort as number, implicitTls: true, tls },
-    close: () => server.close(),
+    async close() {
+      await server.close();
+      if (!options.authLimiter) await authLimiter.close();
+    },
   };
 }
 

@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type Socket } from 'node:net';
 import { greeted, startHaproxy, startTls, type Haproxy, SmtpTestClient } from '@cakemail-smtp/testkit';
 import { createMemoryAuthLimiter } from '../src/auth-limiter/index.js';
-import { PASSWORD, USER, eventually, startServer, type TestServer } from './helpers.js';
+import { PASSWORD, USER, eventually, startServer, testAuthLimits, type TestServer } from './helpers.js';
 
 /** HAProxy and direct test sockets on 127.0.0.1 are the trusted balancer; clients use other loopback addresses. */
 const TRUSTED = ['127.0.0.1/32', 'fd00::/8'];
@@ -172,7 +172,7 @@ describe('PROXY trust rules', () => {
   });
 
   it('lockouts key on the client named by the header, not on the balancer', async () => {
-    t = await startServer({ proxyTrustedCidrs: TRUSTED, authLimiter: createMemoryAuthLimiter({ ipLimit: 2 }) });
+    t = await startServer({ proxyTrustedCidrs: TRUSTED, authLimiter: createMemoryAuthLimiter({ ...testAuthLimits, ipLimit: 2 }) });
     const from = (ip: string) => startTls({ ...t!.client, localAddress: '127.0.0.1', prefix: `PROXY TCP4 ${ip} 127.0.0.1 1111 587\r\n` });
     const attacker = await from('192.0.2.66');
     expect((await attacker.auth(USER, 'wrong')).code).toBe(535);

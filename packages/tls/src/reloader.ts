@@ -10,18 +10,12 @@ import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { loadCertificatePair, parseCertificatePair, type CertificatePair, type CertificatePaths } from './certificate.js';
-
-/** The part of a pino logger this package uses. */
-export interface TlsLogger {
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-  error(obj: object, msg: string): void;
-}
+import { silentLogger, type Logger } from './logger.js';
 
 export interface CertificateReloaderOptions extends CertificatePaths {
   /** Backstop poll interval. Default 10 s; 0 turns polling off. */
   readonly pollIntervalMs?: number;
-  readonly logger?: TlsLogger;
+  readonly logger?: Logger;
 }
 
 export interface CertificateReloader {
@@ -34,11 +28,9 @@ export interface CertificateReloader {
   close(): void;
 }
 
-const silent: TlsLogger = { info() {}, warn() {}, error() {} };
-
 /** Loads the pair (throwing CertificateError if it is unusable) and starts watching it. */
 export async function createCertificateReloader(options: CertificateReloaderOptions): Promise<CertificateReloader> {
-  const logger = options.logger ?? silent;
+  const logger = options.logger ?? silentLogger;
   const paths: CertificatePaths = { certPath: options.certPath, keyPath: options.keyPath };
   let pair = await loadCertificatePair(paths);
   let refused = ''; // the last broken content, so it is logged once, not at every poll

@@ -2,7 +2,7 @@ import { mkdtemp, mkdir, rename, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createCertificateReloader, generateSelfSigned, type CertificateReloader } from '../src/index.js';
+import { createCertificateReloader, generateSelfSigned, type CertificateReloader, type Logger } from '../src/index.js';
 
 /** Lays out a Secret volume the way kubelet does: files are symlinks through `..data`. */
 async function secretVolume() {
@@ -20,10 +20,12 @@ async function secretVolume() {
 }
 
 const logs: Array<{ level: string; msg: string }> = [];
-const logger = {
-  info: (_: object, msg: string) => logs.push({ level: 'info', msg }),
-  warn: (_: object, msg: string) => logs.push({ level: 'warn', msg }),
-  error: (_: object, msg: string) => logs.push({ level: 'error', msg }),
+const logger: Logger = {
+  child: () => logger,
+  debug: (_: object, msg?: string) => logs.push({ level: 'debug', msg: msg ?? '' }),
+  info: (_: object, msg?: string) => logs.push({ level: 'info', msg: msg ?? '' }),
+  warn: (_: object, msg?: string) => logs.push({ level: 'warn', msg: msg ?? '' }),
+  error: (_: object, msg?: string) => logs.push({ level: 'error', msg: msg ?? '' }),
 };
 
 let reloader: CertificateReloader | undefined;

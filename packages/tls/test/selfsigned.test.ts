@@ -3,7 +3,8 @@ import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ensureSelfSigned, loadCertificatePair, CertificateError } from '../src/index.js';
+import { loadCertificatePair, CertificateError } from '../src/certificate.js';
+import { ensureSelfSigned } from '../src/index.js';
 
 async function tempPaths() {
   const dir = await mkdtemp(join(tmpdir(), 'tls-test-'));

@@ -7,7 +7,7 @@
  * delivery status notification (bounce-later.ts).
  */
 import type { Readable } from 'node:stream';
-import { isSmtpError, Replies, type ConnectionInfo, type Credentials, type DataInfo, type Session } from '@cakemail-smtp/smtp-core';
+import { isSmtpError, Replies, type AuthDecision, type ConnectionInfo, type Credentials, type DataInfo, type Session } from '@cakemail-smtp/smtp-core';
 import type { AuthSession } from '../auth.js';
 import type { CallOptions, SenderInfo } from '../client.js';
 import { errorLogFields } from '../errors.js';
@@ -49,9 +49,13 @@ export class RelaySession implements Session {
     this.#sessionId = conn.id;
   }
 
-  async auth(credentials: Credentials): Promise<void> {
-    // smtp-core logs the outcome; the reply is the authenticator's (outcomes.ts loginFailure).
-    this.#auth = await this.#s.auth.login(credentials.username, credentials.password);
+  async auth(credentials: Credentials): Promise<AuthDecision> {
+    // smtp-core logs the outcome and counts 'invalid' towards the lockout; the reply and the
+    // reason are the authenticator's (outcomes.ts loginFailure). MFA: right password, refused login.
+    const outcome = await this.#s.auth.authenticate(credentials.username, credentials.password);
+    if (!outcome.ok) return { ok: false, reason: outcome.reason === 'mfa' ? 'denied' : outcome.reason, reply: outcome.reply };
+    this.#auth = outcome.session;
+    return { ok: true };
   }
 
   async mail(from: string): Promise<void> {

@@ -1,6 +1,6 @@
-export { createMemoryAuthLimiter, defaultAuthLimits } from './limiter.js';
+export { createMemoryAuthLimiter } from './limiter.js';
 export type { AuthLimiter, AuthLimiterOptions, AuthLimiterOperation, AuthLock } from './limiter.js';
-export { createRedisAuthLimiter, defaultRedisKeyPrefix } from './redis.js';
+export { createRedisAuthLimiter } from './redis.js';
 export type { RedisAuthLimiterOptions } from './redis.js';
-export { normalizeIp, normalizeUsername, usernameHash, MIN_USERNAME_KEY_BYTES } from './keys.js';
+export { usernameHash, MIN_USERNAME_KEY_BYTES } from './keys.js';
 export type { UsernameKey } from './keys.js';

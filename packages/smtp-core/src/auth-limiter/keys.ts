@@ -22,11 +22,6 @@ export function normalizeUsername(username: string): string {
   return username.trim().toLowerCase();
 }
 
-/** `::ffff:192.0.2.1` is `192.0.2.1`, and an IPv6 client is its /64 (see client-address.ts). */
-export function normalizeIp(ip: string): string {
-  return clientKey(ip);
-}
-
 /** The shortest key usernameHash() takes: 32 bytes, the HMAC-SHA-256 output size. */
 export const MIN_USERNAME_KEY_BYTES = 32;
 
@@ -53,6 +48,6 @@ export function usernameHash(username: string, key: UsernameKey): string {
 }
 
 export function attemptKeys(username: string, ip: string, key: UsernameKey): AttemptKeys {
-  const address = normalizeIp(ip);
+  const address = clientKey(ip);
   return { pair: `${usernameHash(username, key)}@${address}`, ip: address };
 }

@@ -14,12 +14,12 @@ import { attemptKeys, checkUsernameKey, randomUsernameKey, type UsernameKey } fr
 export type AuthLimiterOperation = 'check' | 'fail' | 'succeed' | 'redis';
 
 export interface AuthLimiterOptions {
-  /** Failures of one username from one IP that lock the pair. Default 10. */
-  readonly pairLimit?: number;
-  /** Failures from one IP, any usernames, that lock the IP. Default 30. */
-  readonly ipLimit?: number;
-  /** The counting window and the lock's length, rounded up to whole seconds. Default 15 minutes. */
-  readonly windowMs?: number;
+  /** Failures of one username from one IP that lock the pair. */
+  readonly pairLimit: number;
+  /** Failures from one IP, any usernames, that lock the IP. */
+  readonly ipLimit: number;
+  /** The counting window and the lock's length, rounded up to whole seconds. */
+  readonly windowMs: number;
   /**
    * The HMAC key usernames are hashed with (at least 32 bytes; a string is
    * taken as its UTF-8 bytes). Replicas that share counters share it. Default:
@@ -32,8 +32,6 @@ export interface AuthLimiterOptions {
    */
   readonly onError?: (err: unknown, during: AuthLimiterOperation) => void;
 }
-
-export const defaultAuthLimits = Object.freeze({ pairLimit: 10, ipLimit: 30, windowMs: 15 * 60_000 });
 
 export type AuthLock =
   | { readonly locked: false }
@@ -72,9 +70,7 @@ export interface LimiterSettings {
 const unlocked: AuthLock = Object.freeze({ locked: false });
 
 export function limiterSettings(options: AuthLimiterOptions): LimiterSettings {
-  const pairLimit = options.pairLimit ?? defaultAuthLimits.pairLimit;
-  const ipLimit = options.ipLimit ?? defaultAuthLimits.ipLimit;
-  const windowMs = options.windowMs ?? defaultAuthLimits.windowMs;
+  const { pairLimit, ipLimit, windowMs } = options;
   for (const [name, value] of [['pairLimit', pairLimit], ['ipLimit', ipLimit], ['windowMs', windowMs]] as const) {
     if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer, got ${value}`);
   }
@@ -187,7 +183,7 @@ export function createAuthLimiter(
 }
 
 /** Counts in this process only: one replica, or tests. */
-export function createMemoryAuthLimiter(options: AuthLimiterOptions = {}): AuthLimiter {
+export function createMemoryAuthLimiter(options: AuthLimiterOptions): AuthLimiter {
   const settings = limiterSettings(options);
   return createAuthLimiter(settings, memoryCounters(settings, 'auth'), undefined, async () => {});
 }

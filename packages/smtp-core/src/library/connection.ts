@@ -1,6 +1,8 @@
 /**
- * The small subclasses of smtp-server this gateway needs. Each override is
- * listed in the README ("Changes to smtp-server") and has a test.
+ * GatewayConnection: smtp-server's SMTPConnection, adapted. With
+ * GatewayServer (server.ts) and AcceptingServer (accepting-server.ts) these
+ * are the library adaptations; each override is listed in the README
+ * ("Changes to smtp-server") and has a test.
  *
  * 1. No 100 ms pre-greeting wait: the greeting goes out at once.
  * 2. Replies built by smtp-core carry their own enhanced status code
@@ -20,18 +22,15 @@
  *    or while a message is being received (the message is dropped); a message
  *    already received gets its reply first.
  * 9. The library's own `421`s carry the right enhanced code and our wording.
- * 10. Shutdown drains: idle sessions get `421 4.3.2` at once; a session in the
- *     middle of a message gets its reply first, then the `421`. At the cut-off
- *     the sessions left get `421 4.3.2`, except one whose message is received
- *     and waits for its reply: that reply is never cut short, as the backend
- *     may deliver the message anyway.
+ * 10. Shutdown drains (with GatewayServer.close): a session ending a
+ *     transaction during a shutdown gets `421 4.3.2` after its reply.
  */
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
+import type { SMTPServerOptions } from 'smtp-server';
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import { AUTH_LINE_LIMIT, COMMAND_LINE_LIMIT, CommandStream, TOO_LONG_MARKER } from './command-stream.js';
-import { Replies, SmtpError } from './errors.js';
+import { Replies, SmtpError } from '../errors.js';
 
 /** A reply text that already starts with an enhanced status code. */
 const ENHANCED = /^[245]\.\d{1,3}\.\d{1,3} /;
@@ -295,59 +294,5 @@ export class GatewayConnection extends SMTPConnection {
   /** A message was received in full and waits for its reply (the backend is relaying it). */
   get awaitingReply(): boolean {
     return Boolean(this._dataStream) && Boolean(this._parser && !this._parser._dataMode);
-  }
-}
-
-export class GatewayServer extends SMTPServer {
-  declare options: GatewayServerOptions & SMTPServer['options'];
-
-  override connect(socket: Socket, socketOptions: object): void {
-    const connection = new GatewayConnection(this, socket, socketOptions);
-    this.connections.add(connection);
-    connection.on('error', (err: Error) => this._onError(err));
-    connection.on('connect', (data: unknown) => this._onClientConnect(data as never));
-    connection.init();
-  }
-
-  /**
-   * Stops accepting; sessions that wait on nothing get `421 4.3.2` now, the
-   * others when their current command is answered (see _resetSession and the
-   * library's `_onCommand`). At closeTimeout - maxReplyWaitMs the sessions left
-   * are cut with `421 4.3.2` (a message still being received is dropped),
-   * except those whose message was received and waits for its reply: the
-   * backend may deliver it whatever the client is told, so the client gets
-   * that reply, then the `421`. `callback` runs once every connection is gone.
-   */
-  override close(callback?: () => void): void {
-    super.close(callback);
-    // The library's timer cuts every session, and calls back while some are still open.
-    if (this._closeTimeout) clearTimeout(this._closeTimeout);
-    const { closeTimeout = 30_000, maxReplyWaitMs } = this.options;
-    this._closeTimeout = setTimeout(() => this.cut(), Math.max(0, closeTimeout - maxReplyWaitMs));
-    this._closeTimeout.unref();
-    for (const connection of this.connections) {
-      if (connection instanceof GatewayConnection && !connection.busy) connection.reply(Replies.S421_SHUTTING_DOWN);
-    }
-  }
-
-  /** The drain's cut-off: every session goes, except a received message waiting for its reply. */
-  private cut(): void {
-    for (const connection of this.connections) {
-      if (!(connection instanceof GatewayConnection)) continue;
-      if (connection.awaitingReply) continue;
-      connection.dropMessage(Replies.S421_SHUTTING_DOWN);
-      connection.close();
-    }
-  }
-
-  /** Implicit TLS: the handshake gets its own deadline, not the idle timeout. */
-  override _upgrade(socket: Socket, callback: Parameters<SMTPServer['_upgrade']>[1]): void {
-    const idle = this.options.socketTimeout;
-    this.options.socketTimeout = this.options.handshakeTimeout;
-    try {
-      super._upgrade(socket, callback);
-    } finally {
-      this.options.socketTimeout = idle;
-    }
   }
 }

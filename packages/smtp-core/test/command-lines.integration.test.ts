@@ -1,6 +1,6 @@
 /**
- * More edge cases, found by an adversarial review: refused commands count against the flood
- * limit, a refused DATA does not switch line policing off, and segment boundaries in DATA.
+ * Command lines at the edges: refused commands count against the flood limit, a refused DATA
+ * does not switch line policing off, DATA lines split across TCP segments, and the greeting.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { SmtpTestClient, ehlo, greeted, startTls } from '@cakemail-smtp/testkit';

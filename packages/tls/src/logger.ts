@@ -1,4 +1,8 @@
-/** The part of a pino logger smtp-core uses, so any pino instance fits. */
+/**
+ * The logger every package of the gateway takes: the part of a pino logger
+ * they use, so any pino instance fits. It lives here, in the lowest package,
+ * so that each package can name it without depending on one above it.
+ */
 export interface Logger {
   child(bindings: Record<string, unknown>): Logger;
   debug(obj: object, msg?: string): void;
