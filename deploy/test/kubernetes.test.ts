@@ -20,7 +20,7 @@ import type { INetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/Netw
 import type { IPodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
 import type { IConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import type { IService } from 'kubernetes-models/v1/Service';
-import { loadConfig } from '@cakemail-smtp/gateway';
+import { parseEnvironment } from '@cakemail-smtp/gateway';
 import { root } from './helpers.js';
 
 const exec = promisify(execFile);
@@ -155,7 +155,7 @@ describe.each(overlays)('overlay %s', (overlay) => {
   it('gives the pod longer to stop than the gateway takes to drain', () => {
     const { pod } = podOf(one(objects, 'Deployment'));
     // the configuration the pod gets: the ConfigMap, and the gateway's own defaults for the rest
-    const config = loadConfig(configData());
+    const config = parseEnvironment(configData());
     expect((pod.terminationGracePeriodSeconds ?? 30) * 1000).toBeGreaterThan(config.SHUTDOWN_TIMEOUT_MS);
     expect(config.SHUTDOWN_TIMEOUT_MS).toBeGreaterThanOrEqual(config.UPSTREAM_DEADLINE_MS);
   });
@@ -179,7 +179,7 @@ describe.each(overlays)('overlay %s', (overlay) => {
     expect(mounts.filter((m) => m.name === volume?.name)).toEqual([{ name: volume?.name, mountPath: '/etc/smtp-gateway/tls', readOnly: true }]);
     expect(mounts.filter((m) => m.subPath !== undefined || m.subPathExpr !== undefined)).toEqual([]);
     expect(certificate.spec?.issuerRef).toMatchObject({ name: issuer.metadata?.name, kind: 'Issuer' });
-    const config = loadConfig(configData());
+    const config = parseEnvironment(configData());
     expect(config.TLS_CERT_PATH).toBe('/etc/smtp-gateway/tls/tls.crt');
     expect(config.TLS_KEY_PATH).toBe('/etc/smtp-gateway/tls/tls.key');
     expect(certificate.spec?.dnsNames).toContain(config.SMTP_HOSTNAME);

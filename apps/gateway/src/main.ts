@@ -4,7 +4,7 @@
  * or `smtp-gateway dev` (development defaults and the embedded fake upstream).
  * The only place that reads process.env, listens and handles signals.
  */
-import { ConfigError, configKeys, loadConfig, type Config } from './config.js';
+import { ConfigError, configKeys, loadConfig, type Config } from './config/index.js';
 import { DEV_UPSTREAM_PORT, DevToolingMissing, devBanner, devDefaults, startDevUpstream, type DevUpstream } from './dev.js';
 import { runDoctor } from './doctor/index.js';
 import { createGateway } from './gateway.js';
@@ -45,12 +45,12 @@ async function main(argv: string[]): Promise<number> {
     throw err;
   }
 
-  const logger = createLogger({ level: config.LOG_LEVEL, format: config.LOG_FORMAT });
+  const logger = createLogger(config.log);
   let upstream: DevUpstream | undefined;
   if (embedUpstream) {
     const port = Number(process.env['DEV_UPSTREAM_PORT'] || DEV_UPSTREAM_PORT);
     try {
-      upstream = await startDevUpstream(config.SMTP_HOST === '0.0.0.0' ? '127.0.0.1' : config.SMTP_HOST, port);
+      upstream = await startDevUpstream(config.smtp.host === '0.0.0.0' ? '127.0.0.1' : config.smtp.host, port);
     } catch (err) {
       if (err instanceof DevToolingMissing) {
         process.stderr.write(`smtp-gateway: ${err.message}\n`);
@@ -58,7 +58,7 @@ async function main(argv: string[]): Promise<number> {
       }
       throw err;
     }
-    config = Object.freeze({ ...config, CAKEMAIL_API_URL: upstream.url });
+    config = Object.freeze({ ...config, relay: Object.freeze({ ...config.relay, apiUrl: upstream.url }) });
   }
 
   const gateway = createGateway(config, { logger, ...(upstream ? { onRelayed: upstream.onRelayed } : {}) });
@@ -72,7 +72,7 @@ async function main(argv: string[]): Promise<number> {
     return 1;
   }
   logger.info(
-    { smtpPort: listening.smtpPort, smtpsPort: listening.smtpsPort, opsPort: listening.opsPort, upstream: config.CAKEMAIL_API_URL },
+    { smtpPort: listening.smtpPort, smtpsPort: listening.smtpsPort, opsPort: listening.opsPort, upstream: config.relay.apiUrl },
     'gateway ready',
   );
   if (dev) process.stdout.write(`${devBanner(config, upstream, { smtp: listening.smtpPort, smtps: listening.smtpsPort, ops: listening.opsPort })}\n`);
