@@ -1,24 +1,18 @@
 /**
  * createGateway(config) assembles the packages, each from its section of the
  * configuration: the certificate (made for development when missing,
- * hot-reloaded), the stores, the Cakemail relay, the SMTP
+ * hot-reloaded), the stores (stores.ts), the Cakemail relay, the SMTP
  * listeners and the ops server. It returns `{ listen, close }`; it reads no
  * environment and installs no signal handler (serve.ts does).
  */
 import { ensureSelfSigned, createCertificateReloader, serverTlsSettings, type CertificateReloader } from '@cakemail-smtp/tls';
-import {
-  createMemoryAuthLimiter,
-  createRedisAuthLimiter,
-  createSmtpServer,
-  type AuthLimiter,
-  type Backend,
-  type SmtpServer,
-} from '@cakemail-smtp/smtp-core';
-import { RedisAcceptedStore, createRelayBackend, type RelayBackend, type RelayObserver } from '@cakemail-smtp/cakemail';
+import { createSmtpServer, type Backend, type SmtpServer } from '@cakemail-smtp/smtp-core';
+import { createRelayBackend, type RelayBackend, type RelayObserver } from '@cakemail-smtp/cakemail';
 import type { Config } from './config/index.js';
 import type { Logger } from './logger.js';
 import { createMetrics, type GatewayMetrics } from './metrics.js';
 import { createOpsServer, type OpsServer } from './ops.js';
+import { openStores, type Stores } from './stores.js';
 
 export interface GatewayDeps {
   readonly logger: Logger;
@@ -48,8 +42,7 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
   let smtp: SmtpServer | undefined;
   let relay: RelayBackend | undefined;
   let ops: OpsServer | undefined;
-  let authLimiter: AuthLimiter | undefined;
-  let accepted: RedisAcceptedStore | undefined;
+  let stores: Stores | undefined;
   let state: 'starting' | 'ready' | 'stopping' = 'starting';
 
   return {
@@ -68,22 +61,9 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
       metrics.certificateExpiry(() => current.current().notAfter);
       logger.info({ subject: current.current().subject, notAfter: current.current().notAfter.toISOString() }, 'TLS certificate loaded');
 
-      // Redis (REDIS_URL) is optional and shared by every replica: the lockout
-      // counters, the accepted-recipient store and the in-flight marks (both
-      // written through to memory, used while Redis is away). Its URL may hold a password:
-      // never logged. At most one warning every 30 s while it is away.
-      let lastStoreWarning = 0;
-      const storeWarning = (store: string, err: unknown): void => {
-        if (Date.now() - lastStoreWarning < 30_000) return;
-        lastStoreWarning = Date.now();
-        logger.warn({ store, err: err instanceof Error ? err.message : String(err) }, 'Redis unavailable');
-      };
-      if (config.redis && !deps.backend) {
-        accepted = await RedisAcceptedStore.connect({
-          url: config.redis.url,
-          onError: (err) => storeWarning('accepted (answering from memory meanwhile)', err),
-        });
-      }
+      // Stores: lockout counters, accepted recipients, in-flight marks (one Redis client with REDIS_URL).
+      stores = await openStores({ lockout: config.lockout, redis: config.redis, accepted: !deps.backend, logger });
+      const { accepted } = stores;
 
       // Relay: the Cakemail API behind each SMTP session.
       const backend =
@@ -95,16 +75,6 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
           ...(deps.onRelayed ? { onRelayed: deps.onRelayed } : {}),
         }));
 
-      const lockout = {
-        ...config.lockout,
-        onError: (err: unknown) => storeWarning('lockout (counting in memory meanwhile)', err),
-      };
-      authLimiter = config.redis
-        ? // loadConfig requires the key with REDIS_URL; an empty one is refused here too.
-          await createRedisAuthLimiter({ ...lockout, url: config.redis.url, usernameKey: config.lockout.usernameKey ?? '' })
-        : createMemoryAuthLimiter(lockout);
-      logger.info({ store: config.redis ? 'redis' : 'memory' }, 'lockout counters, accepted-recipient store and in-flight marks');
-
       // SMTP: both listeners.
       smtp = createSmtpServer({
         hostname: config.smtp.hostname,
@@ -115,7 +85,7 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
         tlsSettings: serverTlsSettings,
         backend,
         logger,
-        authLimiter,
+        authLimiter: stores.authLimiter,
         count: metrics.count,
         ...(config.proxy ? { proxyTrustedCidrs: config.proxy.trustedCidrs } : {}),
         limits: config.limits,
@@ -140,8 +110,7 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
       state = 'stopping';
       await smtp?.close();
       await relay?.close();
-      await authLimiter?.close();
-      await accepted?.close();
+      await stores?.close();
       tls?.close();
       await ops?.close();
     },
