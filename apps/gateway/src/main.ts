@@ -5,13 +5,14 @@
  * doctor/ runs `doctor`. The exit code is the command's.
  */
 import { configKeys } from './config/index.js';
+import { devDefaults } from './dev.js';
 import { runDoctor } from './doctor/index.js';
 import { serve } from './serve.js';
 
 const usage = `usage: smtp-gateway [start|dev|doctor|--help]
 
   start   run from the environment (production)
-  dev     development defaults: ports 2587/2465, self-signed certificate in .dev/tls,
+  dev     development defaults: ports ${devDefaults.SMTP_PORT}/${devDefaults.SMTPS_PORT}, self-signed certificate in .dev/tls,
           readable logs, and an embedded fake Cakemail API unless CAKEMAIL_API_URL is set
   doctor  check a Cakemail login (and, with --smtp, a running gateway); doctor --help
 
