@@ -1,5 +1,5 @@
 /**
- * Child process: the gateway, as main.ts runs it (config from the environment, pino JSON logs to
+ * Child process: the gateway, as `smtp-gateway start` runs it (config from the environment, pino JSON logs to
  * stdout, which the bench sends to /dev/null), with its ports reported over IPC.
  */
 import { createGateway, createLogger, loadConfig } from '@cakemail-smtp/gateway';
@@ -7,7 +7,7 @@ import { exitWithParent, sendToParent } from './ipc.js';
 
 exitWithParent();
 const config = loadConfig(process.env);
-const logger = createLogger({ level: config.LOG_LEVEL, format: config.LOG_FORMAT });
+const logger = createLogger(config.log);
 const gateway = createGateway(config, { logger });
 const ports = await gateway.listen();
 

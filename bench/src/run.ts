@@ -120,10 +120,10 @@ async function main(): Promise<void> {
     SHUTDOWN_TIMEOUT_MS: '60000',
   };
   // What this gateway build supports and its defaults, read as it reads them.
-  const config = loadConfig(gatewayEnv) as unknown as Record<string, unknown>;
+  const config = loadConfig(gatewayEnv);
   const supports = (name: string): boolean => (configKeys as readonly string[]).includes(name);
-  const upstreamConnections = Number(config['CAKEMAIL_CONNECTIONS'] ?? 256);
-  const inflightCap = config['MAX_INFLIGHT_BYTES'];
+  const upstreamConnections = config.relay.connections;
+  const inflightCap: number | undefined = config.limits.maxInflightBytes;
 
   const startServer = (kind: Kind, scenario: string, extraEnv: Record<string, string> = {}): Promise<Child> => {
     const label = `${kind} (${scenario})`;

@@ -22,7 +22,7 @@ import type { INetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/Netw
 import type { IPodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
 import type { IConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import type { IService } from 'kubernetes-models/v1/Service';
-import { configKeys, loadConfig } from '@cakemail-smtp/gateway';
+import { configKeys, parseEnvironment } from '@cakemail-smtp/gateway';
 import { root } from './helpers.js';
 
 const exec = promisify(execFile);
@@ -171,7 +171,7 @@ describe.each(overlays)('overlay %s', (overlay) => {
   it('gives the pod longer to stop than the gateway takes to drain', () => {
     const { pod } = podOf(one(objects, 'Deployment'));
     // the configuration the pod gets: the ConfigMap, and the gateway's own defaults for the rest
-    const config = loadConfig(configData());
+    const config = parseEnvironment(configData());
     // preStop runs first (it keeps serving while the pod leaves the endpoints), then the drain
     const command = podOf(one(objects, 'Deployment')).container.lifecycle?.preStop?.exec?.command ?? [];
     expect(command[0]).toBe('sleep');
@@ -216,18 +216,18 @@ describe.each(overlays)('overlay %s', (overlay) => {
       }
       return env;
     };
-    const withRedis = loadConfig(environment(secret));
+    const withRedis = parseEnvironment(environment(secret));
     expect(withRedis.REDIS_URL).toBe(secret['url']);
     expect(withRedis.AUTH_LOCKOUT_KEY).toBe(secret['lockout-key']);
     expect(withRedis.SHUTDOWN_TIMEOUT_MS).toBeGreaterThanOrEqual(withRedis.UPSTREAM_DEADLINE_MS);
-    expect(loadConfig(environment({})).REDIS_URL).toBeUndefined();
+    expect(parseEnvironment(environment({})).REDIS_URL).toBeUndefined();
     // a Secret with the url alone stops the start, naming the missing key
-    expect(() => loadConfig(environment({ url: secret['url'] ?? '' }))).toThrow(/AUTH_LOCKOUT_KEY: required when REDIS_URL is set/);
+    expect(() => parseEnvironment(environment({ url: secret['url'] ?? '' }))).toThrow(/AUTH_LOCKOUT_KEY: required when REDIS_URL is set/);
   });
 
   it('sizes MAX_INFLIGHT_BYTES for the memory limit, and alerts at 80% of it', () => {
     const { container } = podOf(one(objects, 'Deployment'));
-    const config = loadConfig(configData());
+    const config = parseEnvironment(configData());
     expect(config.MAX_INFLIGHT_BYTES).toBeGreaterThanOrEqual(config.MAX_MESSAGE_SIZE);
     // the README's MAX_INFLIGHT_BYTES row: about (limit - 130 MiB) / 12
     expect(130 * 1024 ** 2 + 12 * config.MAX_INFLIGHT_BYTES).toBeLessThanOrEqual(bytesOf(container.resources?.limits?.['memory']));
@@ -246,7 +246,7 @@ describe.each(overlays)('overlay %s', (overlay) => {
     expect(mounts.filter((m) => m.name === volume?.name)).toEqual([{ name: volume?.name, mountPath: '/etc/smtp-gateway/tls', readOnly: true }]);
     expect(mounts.filter((m) => m.subPath !== undefined || m.subPathExpr !== undefined)).toEqual([]);
     expect(certificate.spec?.issuerRef).toMatchObject({ name: issuer.metadata?.name, kind: 'Issuer' });
-    const config = loadConfig(configData());
+    const config = parseEnvironment(configData());
     expect(config.TLS_CERT_PATH).toBe('/etc/smtp-gateway/tls/tls.crt');
     expect(config.TLS_KEY_PATH).toBe('/etc/smtp-gateway/tls/tls.key');
     expect(certificate.spec?.dnsNames).toContain(config.SMTP_HOSTNAME);
@@ -324,11 +324,11 @@ describe('how clients reach the gateway', () => {
     const cidrs = (data['PROXY_TRUSTED_CIDRS'] ?? '').split(',');
     for (const cidr of cidrs) expect(cidr).toMatch(/^(10|172|192)\.[0-9.]+\/\d+$/);
     // and the gateway itself takes them: PROXY_PROTOCOL=on loads only with its trusted ranges
-    const config = loadConfig(data);
+    const config = parseEnvironment(data);
     expect(config.PROXY_PROTOCOL).toBe('on');
     expect(config.PROXY_TRUSTED_CIDRS).toEqual(cidrs);
     const { PROXY_TRUSTED_CIDRS: _, ...withoutTrusted } = data;
-    expect(() => loadConfig(withoutTrusted)).toThrow(/PROXY_TRUSTED_CIDRS: required when PROXY_PROTOCOL=on/);
+    expect(() => parseEnvironment(withoutTrusted)).toThrow(/PROXY_TRUSTED_CIDRS: required when PROXY_PROTOCOL=on/);
     // SMTP only from those addresses (no pod elsewhere can connect and claim an address), and
     // the NLB's health checks to the ops port from the same
     const ingress = one(objects, 'NetworkPolicy').spec?.ingress ?? [];

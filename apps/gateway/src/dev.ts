@@ -11,8 +11,9 @@
 import { resolve } from 'node:path';
 import type { RelayObserver } from '@cakemail-smtp/cakemail';
 import type * as Testkit from '@cakemail-smtp/testkit';
-import type { Config } from './config.js';
+import type { Config, Variable } from './config/index.js';
 
+/** The defaults `dev` changes; a variable set in the environment still wins. */
 export const devDefaults = {
   SMTP_PORT: '2587',
   SMTPS_PORT: '2465',
@@ -23,7 +24,7 @@ export const devDefaults = {
   TLS_CERT_PATH: resolve('.dev/tls/tls.crt'),
   TLS_KEY_PATH: resolve('.dev/tls/tls.key'),
   LOG_FORMAT: 'pretty',
-} as const;
+} as const satisfies Partial<Record<Variable, string>>;
 
 /** The port the embedded fake Cakemail listens on, unless DEV_UPSTREAM_PORT says otherwise. */
 export const DEV_UPSTREAM_PORT = 2581;
@@ -73,10 +74,10 @@ export function devBanner(config: Config, upstream: DevUpstream | undefined, por
   const lines = [
     '',
     'Cakemail SMTP gateway, development mode',
-    `  SMTP (STARTTLS)   ${config.SMTP_HOST}:${ports.smtp}`,
-    ...(ports.smtps === null ? [] : [`  SMTPS (implicit)  ${config.SMTP_HOST}:${ports.smtps}`]),
-    `  ops               http://${config.OPS_HOST}:${ports.ops}/health/ready  /metrics`,
-    `  certificate       ${config.TLS_CERT_PATH} (self-signed, for development only)`,
+    `  SMTP (STARTTLS)   ${config.smtp.host}:${ports.smtp}`,
+    ...(ports.smtps === null ? [] : [`  SMTPS (implicit)  ${config.smtp.host}:${ports.smtps}`]),
+    `  ops               http://${config.ops.host}:${ports.ops}/health/ready  /metrics`,
+    `  certificate       ${config.tls.certPath} (self-signed, for development only)`,
   ];
   if (upstream) {
     lines.push(
@@ -86,11 +87,11 @@ export function devBanner(config: Config, upstream: DevUpstream | undefined, por
       '',
       `Log in with ${upstream.login.email} / ${upstream.login.password}; send from ${upstream.sender}:`,
       '',
-      `  swaks --server ${config.SMTP_HOST}:${ports.smtp} -tls --auth PLAIN --auth-user ${upstream.login.email} --auth-password ${upstream.login.password} --from ${upstream.sender} --to someone@example.net --header 'Subject: Hello from the gateway'`,
+      `  swaks --server ${config.smtp.host}:${ports.smtp} -tls --auth PLAIN --auth-user ${upstream.login.email} --auth-password ${upstream.login.password} --from ${upstream.sender} --to someone@example.net --header 'Subject: Hello from the gateway'`,
       '',
     );
   } else {
-    lines.push(`  upstream          ${config.CAKEMAIL_API_URL}`, '');
+    lines.push(`  upstream          ${config.relay.apiUrl}`, '');
   }
   return lines.join('\n');
 }

@@ -1,23 +1,18 @@
 /**
- * createGateway(config) assembles the packages: the certificate (made for
- * development when missing, hot-reloaded), the Cakemail relay, the SMTP
- * listeners and the ops server. It returns `{ listen, close }`; only main.ts
- * reads the environment and installs signal handlers.
+ * createGateway(config) assembles the packages, each from its section of the
+ * configuration: the certificate (made for development when missing,
+ * hot-reloaded), the stores (stores.ts), the Cakemail relay, the SMTP
+ * listeners and the ops server. It returns `{ listen, close }`; it reads no
+ * environment and installs no signal handler (serve.ts does).
  */
 import { ensureSelfSigned, createCertificateReloader, serverTlsSettings, type CertificateReloader } from '@cakemail-smtp/tls';
-import {
-  createMemoryAuthLimiter,
-  createRedisAuthLimiter,
-  createSmtpServer,
-  type AuthLimiter,
-  type Backend,
-  type SmtpServer,
-} from '@cakemail-smtp/smtp-core';
-import { RedisAcceptedStore, createRelayBackend, type RelayBackend, type RelayObserver } from '@cakemail-smtp/cakemail';
-import type { Config } from './config.js';
+import { createSmtpServer, type Backend, type SmtpServer } from '@cakemail-smtp/smtp-core';
+import { createRelayBackend, type RelayBackend, type RelayObserver } from '@cakemail-smtp/cakemail';
+import type { Config } from './config/index.js';
 import type { Logger } from './logger.js';
 import { createMetrics, type GatewayMetrics } from './metrics.js';
 import { createOpsServer, type OpsServer } from './ops.js';
+import { openStores, type Stores } from './stores.js';
 
 export interface GatewayDeps {
   readonly logger: Logger;
@@ -35,7 +30,7 @@ export interface ListeningGateway {
 
 export interface Gateway {
   listen(): Promise<ListeningGateway>;
-  /** Readiness off, stop accepting, let sessions finish up to SHUTDOWN_TIMEOUT_MS, close the rest. */
+  /** Readiness off, stop accepting, let sessions finish up to SHUTDOWN_TIMEOUT_MS (limits.closeTimeoutMs), close the rest. */
   close(): Promise<void>;
   readonly metrics: GatewayMetrics;
 }
@@ -47,116 +42,63 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
   let smtp: SmtpServer | undefined;
   let relay: RelayBackend | undefined;
   let ops: OpsServer | undefined;
-  let authLimiter: AuthLimiter | undefined;
-  let accepted: RedisAcceptedStore | undefined;
+  let stores: Stores | undefined;
   let state: 'starting' | 'ready' | 'stopping' = 'starting';
 
   return {
     metrics,
     async listen() {
-      const paths = { certPath: config.TLS_CERT_PATH, keyPath: config.TLS_KEY_PATH };
-      if (await ensureSelfSigned(paths, { hostname: config.SMTP_HOSTNAME })) {
+      // TLS: the certificate, made for development when missing, hot-reloaded.
+      const paths = { certPath: config.tls.certPath, keyPath: config.tls.keyPath };
+      if (await ensureSelfSigned(paths, { hostname: config.smtp.hostname })) {
         logger.warn(
-          { certPath: paths.certPath, keyPath: paths.keyPath, hostname: config.SMTP_HOSTNAME },
+          { certPath: paths.certPath, keyPath: paths.keyPath, hostname: config.smtp.hostname },
           'no TLS certificate found: generated a self-signed one, for development only. Mount a CA-issued certificate in production',
         );
       }
-      tls = await createCertificateReloader({ ...paths, pollIntervalMs: config.TLS_RELOAD_INTERVAL_MS, logger });
+      tls = await createCertificateReloader({ ...paths, pollIntervalMs: config.tls.reloadIntervalMs, logger });
       const current = tls;
       metrics.certificateExpiry(() => current.current().notAfter);
       logger.info({ subject: current.current().subject, notAfter: current.current().notAfter.toISOString() }, 'TLS certificate loaded');
 
-      // Redis (REDIS_URL) is optional and shared by every replica: the lockout
-      // counters, the accepted-recipient store and the in-flight marks (both
-      // written through to memory, used while Redis is away). Its URL may hold a password:
-      // never logged. At most one warning every 30 s while it is away.
-      let lastStoreWarning = 0;
-      const storeWarning = (store: string, err: unknown): void => {
-        if (Date.now() - lastStoreWarning < 30_000) return;
-        lastStoreWarning = Date.now();
-        logger.warn({ store, err: err instanceof Error ? err.message : String(err) }, 'Redis unavailable');
-      };
-      if (config.REDIS_URL && !deps.backend) {
-        accepted = await RedisAcceptedStore.connect({
-          url: config.REDIS_URL,
-          onError: (err) => storeWarning('accepted (answering from memory meanwhile)', err),
-        });
-      }
+      // Stores: lockout counters, accepted recipients, in-flight marks (one Redis client with REDIS_URL).
+      stores = await openStores({ lockout: config.lockout, redis: config.redis, accepted: !deps.backend, logger });
+      const { accepted } = stores;
+
+      // Relay: the Cakemail API behind each SMTP session.
       const backend =
         deps.backend ??
-        (relay = createRelayBackend(
-          {
-            apiUrl: config.CAKEMAIL_API_URL,
-            timeoutMs: config.CAKEMAIL_TIMEOUT_MS,
-            connections: config.CAKEMAIL_CONNECTIONS,
-            deadlineMs: config.UPSTREAM_DEADLINE_MS,
-            emailType: config.CAKEMAIL_EMAIL_TYPE,
-            ...(config.CAKEMAIL_LIST_ID === undefined ? {} : { listId: config.CAKEMAIL_LIST_ID }),
-            authCacheTtlMs: config.AUTH_CACHE_TTL_MS,
-            inflightWaitMs: config.INFLIGHT_WAIT_MS,
-            bounces: config.BOUNCE_PARTIAL_FAILURES === 'on',
-            hostname: config.SMTP_HOSTNAME,
-          },
-          {
-            logger,
-            onBounce: metrics.bounce,
-            ...(accepted ? { store: accepted, inflight: accepted.inflight } : {}),
-            ...(deps.onRelayed ? { onRelayed: deps.onRelayed } : {}),
-          },
-        ));
+        (relay = createRelayBackend(config.relay, {
+          logger,
+          onBounce: metrics.bounce,
+          ...(accepted ? { store: accepted, inflight: accepted.inflight } : {}),
+          ...(deps.onRelayed ? { onRelayed: deps.onRelayed } : {}),
+        }));
 
-      const lockout = {
-        pairLimit: config.AUTH_LOCKOUT_USER_IP,
-        ipLimit: config.AUTH_LOCKOUT_IP,
-        windowMs: config.AUTH_LOCKOUT_WINDOW_MS,
-        onError: (err: unknown) => storeWarning('lockout (counting in memory meanwhile)', err),
-        // A secret, never logged. Without Redis a random key for this process (the default) does.
-        ...(config.AUTH_LOCKOUT_KEY === undefined ? {} : { usernameKey: config.AUTH_LOCKOUT_KEY }),
-      };
-      authLimiter = config.REDIS_URL
-        ? // loadConfig requires the key with REDIS_URL; an empty one is refused here too.
-          await createRedisAuthLimiter({ ...lockout, url: config.REDIS_URL, usernameKey: config.AUTH_LOCKOUT_KEY ?? '' })
-        : createMemoryAuthLimiter(lockout);
-      logger.info({ store: config.REDIS_URL ? 'redis' : 'memory' }, 'lockout counters, accepted-recipient store and in-flight marks');
-
+      // SMTP: both listeners.
       smtp = createSmtpServer({
-        hostname: config.SMTP_HOSTNAME,
+        hostname: config.smtp.hostname,
         greeting: 'Cakemail SMTP gateway',
-        host: config.SMTP_HOST,
-        port: config.SMTP_PORT,
-        securePort: config.SMTPS_PORT === 0 ? null : config.SMTPS_PORT,
+        host: config.smtp.host,
+        port: config.smtp.port,
+        securePort: config.smtp.securePort,
         tls: current,
         tlsSettings: serverTlsSettings,
         backend,
         logger,
-        authLimiter,
+        authLimiter: stores.authLimiter,
         count: metrics.count,
-        ...(config.PROXY_PROTOCOL === 'on' && config.PROXY_TRUSTED_CIDRS ? { proxyTrustedCidrs: config.PROXY_TRUSTED_CIDRS } : {}),
-        limits: {
-          maxMessageSize: config.MAX_MESSAGE_SIZE,
-          maxRecipients: config.MAX_RECIPIENTS,
-          idleTimeoutMs: config.SMTP_IDLE_TIMEOUT_MS,
-          handshakeTimeoutMs: config.TLS_HANDSHAKE_TIMEOUT_MS,
-          maxConnections: config.MAX_CONNECTIONS,
-          maxConnectionsPerIp: config.MAX_CONNECTIONS_PER_IP,
-          sessionMaxMs: config.SESSION_MAX_MS,
-          maxMessagesPerSession: config.MAX_MESSAGES_PER_SESSION,
-          maxJunkCommands: config.MAX_JUNK_COMMANDS,
-          maxUnauthenticatedCommands: config.MAX_UNAUTHENTICATED_COMMANDS,
-          maxAuthFailures: config.MAX_AUTH_FAILURES,
-          bareLf: config.BARE_LF_POLICY,
-          maxInflightBytes: config.MAX_INFLIGHT_BYTES,
-          closeTimeoutMs: config.SHUTDOWN_TIMEOUT_MS,
-          // The relay answers a received message within its deadline.
-          maxReplyWaitMs: config.UPSTREAM_DEADLINE_MS,
-        },
+        ...(config.proxy ? { proxyTrustedCidrs: config.proxy.trustedCidrs } : {}),
+        limits: config.limits,
       });
       const server = smtp;
       metrics.sessions(() => server.connections);
       metrics.inflightBytes(() => server.inflightBytes);
+
+      // Ops: health and metrics.
       ops = createOpsServer({
-        host: config.OPS_HOST,
-        port: config.OPS_PORT,
+        host: config.ops.host,
+        port: config.ops.port,
         registry: metrics.registry,
         notReady: () => (state === 'ready' ? undefined : state),
       });
@@ -169,8 +111,7 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
       state = 'stopping';
       await smtp?.close();
       await relay?.close();
-      await authLimiter?.close();
-      await accepted?.close();
+      await stores?.close();
       tls?.close();
       await ops?.close();
     },

@@ -1,9 +1,7 @@
 export { createGateway } from './gateway.js';
 export type { Gateway, GatewayDeps, ListeningGateway } from './gateway.js';
-export { loadConfig, ConfigError, configKeys } from './config.js';
-export type { Config } from './config.js';
-export { createLogger, redactPaths } from './logger.js';
+export { loadConfig, parseEnvironment, configKeys } from './config/index.js';
+export type { Config, Environment } from './config/index.js';
+export { createLogger } from './logger.js';
 export { createMetrics } from './metrics.js';
 export type { GatewayMetrics } from './metrics.js';
-export { createOpsServer } from './ops.js';
-export type { OpsServer, OpsServerOptions } from './ops.js';

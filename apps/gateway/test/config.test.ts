@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../src/config.js';
+import { ConfigError, loadConfig, parseEnvironment } from '../src/config/index.js';
 
-describe('loadConfig', () => {
+describe('parseEnvironment', () => {
   it('has the documented defaults', () => {
-    const config = loadConfig({});
+    const config = parseEnvironment({});
     expect(config).toMatchObject({
       SMTP_HOST: '0.0.0.0',
       SMTP_PORT: 587,
@@ -31,7 +31,7 @@ describe('loadConfig', () => {
   });
 
   it('reads and coerces the environment; blank values mean default', () => {
-    const config = loadConfig({ SMTP_PORT: '2525', SMTPS_PORT: '0', CAKEMAIL_LIST_ID: '42', LOG_LEVEL: 'debug', SMTP_HOST: '  ', CAKEMAIL_CONNECTIONS: '512' });
+    const config = parseEnvironment({ SMTP_PORT: '2525', SMTPS_PORT: '0', CAKEMAIL_LIST_ID: '42', LOG_LEVEL: 'debug', SMTP_HOST: '  ', CAKEMAIL_CONNECTIONS: '512' });
     expect(config.SMTP_PORT).toBe(2525);
     expect(config.SMTPS_PORT).toBe(0);
     expect(config.CAKEMAIL_LIST_ID).toBe(42);
@@ -62,7 +62,7 @@ describe('loadConfig', () => {
   ])('names %s when it is invalid (%j)', (name, value) => {
     let message = '';
     try {
-      loadConfig({ [name]: value });
+      parseEnvironment({ [name]: value });
     } catch (err) {
       expect(err).toBeInstanceOf(ConfigError);
       message = (err as Error).message;
@@ -72,49 +72,49 @@ describe('loadConfig', () => {
   });
 
   it('PROXY protocol: off by default; on needs PROXY_TRUSTED_CIDRS, IPv4 and IPv6', () => {
-    expect(loadConfig({}).PROXY_PROTOCOL).toBe('off');
-    expect(() => loadConfig({ PROXY_PROTOCOL: 'on' })).toThrow(/PROXY_TRUSTED_CIDRS: required when PROXY_PROTOCOL=on/);
-    const config = loadConfig({ PROXY_PROTOCOL: 'on', PROXY_TRUSTED_CIDRS: '10.0.0.0/8, 192.0.2.7 ,fd00::/8' });
+    expect(parseEnvironment({}).PROXY_PROTOCOL).toBe('off');
+    expect(() => parseEnvironment({ PROXY_PROTOCOL: 'on' })).toThrow(/PROXY_TRUSTED_CIDRS: required when PROXY_PROTOCOL=on/);
+    const config = parseEnvironment({ PROXY_PROTOCOL: 'on', PROXY_TRUSTED_CIDRS: '10.0.0.0/8, 192.0.2.7 ,fd00::/8' });
     expect(config.PROXY_TRUSTED_CIDRS).toEqual(['10.0.0.0/8', '192.0.2.7', 'fd00::/8']);
   });
 
   it('refuses a per-IP limit that lets one address take every connection', () => {
-    expect(() => loadConfig({ MAX_CONNECTIONS: '20', MAX_CONNECTIONS_PER_IP: '20' })).toThrow(/MAX_CONNECTIONS_PER_IP: must be lower than MAX_CONNECTIONS/);
-    expect(loadConfig({ MAX_CONNECTIONS: '0', MAX_CONNECTIONS_PER_IP: '50' }).MAX_CONNECTIONS_PER_IP).toBe(50);
+    expect(() => parseEnvironment({ MAX_CONNECTIONS: '20', MAX_CONNECTIONS_PER_IP: '20' })).toThrow(/MAX_CONNECTIONS_PER_IP: must be lower than MAX_CONNECTIONS/);
+    expect(parseEnvironment({ MAX_CONNECTIONS: '0', MAX_CONNECTIONS_PER_IP: '50' }).MAX_CONNECTIONS_PER_IP).toBe(50);
   });
 
   it('refuses the same port for both listeners', () => {
-    expect(() => loadConfig({ SMTP_PORT: '2525', SMTPS_PORT: '2525' })).toThrow(/SMTPS_PORT: must differ/);
+    expect(() => parseEnvironment({ SMTP_PORT: '2525', SMTPS_PORT: '2525' })).toThrow(/SMTPS_PORT: must differ/);
   });
 
   it('refuses a shutdown that cannot wait for a relay: SHUTDOWN_TIMEOUT_MS < UPSTREAM_DEADLINE_MS', () => {
-    expect(() => loadConfig({ SHUTDOWN_TIMEOUT_MS: '30000' })).toThrow(
+    expect(() => parseEnvironment({ SHUTDOWN_TIMEOUT_MS: '30000' })).toThrow(
       'SHUTDOWN_TIMEOUT_MS: must be at least UPSTREAM_DEADLINE_MS (30000 < 60000)',
     );
-    expect(() => loadConfig({ UPSTREAM_DEADLINE_MS: '90000' })).toThrow(/SHUTDOWN_TIMEOUT_MS: .*UPSTREAM_DEADLINE_MS \(70000 < 90000\)/);
-    expect(loadConfig({ SHUTDOWN_TIMEOUT_MS: '5000', UPSTREAM_DEADLINE_MS: '5000' }).SHUTDOWN_TIMEOUT_MS).toBe(5000);
+    expect(() => parseEnvironment({ UPSTREAM_DEADLINE_MS: '90000' })).toThrow(/SHUTDOWN_TIMEOUT_MS: .*UPSTREAM_DEADLINE_MS \(70000 < 90000\)/);
+    expect(parseEnvironment({ SHUTDOWN_TIMEOUT_MS: '5000', UPSTREAM_DEADLINE_MS: '5000' }).SHUTDOWN_TIMEOUT_MS).toBe(5000);
   });
 
   it('refuses MAX_INFLIGHT_BYTES under MAX_MESSAGE_SIZE (a message of an allowed size could never pass); 0 turns the cap off', () => {
-    expect(() => loadConfig({ MAX_INFLIGHT_BYTES: '1000000', MAX_MESSAGE_SIZE: '2000000' })).toThrow(
+    expect(() => parseEnvironment({ MAX_INFLIGHT_BYTES: '1000000', MAX_MESSAGE_SIZE: '2000000' })).toThrow(
       'MAX_INFLIGHT_BYTES: must be 0 or at least MAX_MESSAGE_SIZE (1000000 < 2000000)',
     );
-    expect(loadConfig({ MAX_INFLIGHT_BYTES: '0' }).MAX_INFLIGHT_BYTES).toBe(0);
+    expect(parseEnvironment({ MAX_INFLIGHT_BYTES: '0' }).MAX_INFLIGHT_BYTES).toBe(0);
   });
 
   describe('AUTH_LOCKOUT_KEY', () => {
     const key = 'k'.repeat(32);
 
     it('is required with REDIS_URL, naming both', () => {
-      expect(() => loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379' })).toThrow('AUTH_LOCKOUT_KEY: required when REDIS_URL is set');
-      expect(loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379', AUTH_LOCKOUT_KEY: key }).AUTH_LOCKOUT_KEY).toBe(key);
+      expect(() => parseEnvironment({ REDIS_URL: 'redis://127.0.0.1:6379' })).toThrow('AUTH_LOCKOUT_KEY: required when REDIS_URL is set');
+      expect(parseEnvironment({ REDIS_URL: 'redis://127.0.0.1:6379', AUTH_LOCKOUT_KEY: key }).AUTH_LOCKOUT_KEY).toBe(key);
     });
 
     it('must be at least 32 bytes, and a bad value is named, never shown', () => {
       const short = 'secret-but-short-0123456789';
       let message = '';
       try {
-        loadConfig({ AUTH_LOCKOUT_KEY: short });
+        parseEnvironment({ AUTH_LOCKOUT_KEY: short });
       } catch (err) {
         expect(err).toBeInstanceOf(ConfigError);
         message = (err as Error).message;
@@ -122,11 +122,78 @@ describe('loadConfig', () => {
       expect(message).toContain('AUTH_LOCKOUT_KEY: must be at least 32 bytes');
       expect(message).not.toContain(short);
       // Counted in bytes: 16 two-byte characters are enough.
-      expect(loadConfig({ AUTH_LOCKOUT_KEY: 'é'.repeat(16) }).AUTH_LOCKOUT_KEY).toBe('é'.repeat(16));
+      expect(parseEnvironment({ AUTH_LOCKOUT_KEY: 'é'.repeat(16) }).AUTH_LOCKOUT_KEY).toBe('é'.repeat(16));
     });
 
     it('is not needed without REDIS_URL', () => {
-      expect(loadConfig({}).AUTH_LOCKOUT_KEY).toBeUndefined();
+      expect(parseEnvironment({}).AUTH_LOCKOUT_KEY).toBeUndefined();
     });
+  });
+});
+
+describe('loadConfig', () => {
+  it('cuts the environment into the sections each part takes, frozen', () => {
+    const config = loadConfig({
+      SMTPS_PORT: '0',
+      CAKEMAIL_LIST_ID: '42',
+      BOUNCE_PARTIAL_FAILURES: 'off',
+      PROXY_PROTOCOL: 'on',
+      PROXY_TRUSTED_CIDRS: '10.0.0.0/8',
+      REDIS_URL: 'redis://127.0.0.1:6379',
+      AUTH_LOCKOUT_KEY: 'k'.repeat(32),
+      SHUTDOWN_TIMEOUT_MS: '90000',
+    });
+    expect(config.smtp).toEqual({ host: '0.0.0.0', port: 587, securePort: null, hostname: expect.any(String) });
+    expect(config.tls).toEqual({ certPath: '/etc/smtp-gateway/tls/tls.crt', keyPath: '/etc/smtp-gateway/tls/tls.key', reloadIntervalMs: 10_000 });
+    expect(config.limits).toEqual({
+      maxMessageSize: 26_214_400,
+      maxRecipients: 100,
+      idleTimeoutMs: 60_000,
+      handshakeTimeoutMs: 10_000,
+      maxConnections: 1000,
+      maxConnectionsPerIp: 20,
+      sessionMaxMs: 1_800_000,
+      maxMessagesPerSession: 100,
+      maxJunkCommands: 50,
+      maxUnauthenticatedCommands: 10,
+      maxAuthFailures: 3,
+      bareLf: 'normalize',
+      maxInflightBytes: 33_554_432,
+      closeTimeoutMs: 90_000,
+      maxReplyWaitMs: 60_000,
+    });
+    expect(config.proxy).toEqual({ trustedCidrs: ['10.0.0.0/8'] });
+    expect(config.relay).toEqual({
+      apiUrl: 'https://api.cakemail.dev',
+      timeoutMs: 10_000,
+      connections: 256,
+      deadlineMs: 60_000,
+      emailType: 'transactional',
+      listId: 42,
+      authCacheTtlMs: 60_000,
+      inflightWaitMs: 15_000,
+      bounces: false,
+      hostname: config.smtp.hostname,
+    });
+    expect(config.lockout).toEqual({ pairLimit: 10, ipLimit: 30, windowMs: 900_000, usernameKey: 'k'.repeat(32) });
+    expect(config.redis).toEqual({ url: 'redis://127.0.0.1:6379' });
+    expect(config.ops).toEqual({ host: '0.0.0.0', port: 8080 });
+    expect(config.log).toEqual({ level: 'info', format: 'json' });
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(Object.isFrozen(config.limits)).toBe(true);
+  });
+
+  it('leaves out what is off: no implicit-TLS port, no PROXY protocol, no Redis, no list, no lockout key', () => {
+    const config = loadConfig({ SMTPS_PORT: '0' });
+    expect(config.smtp.securePort).toBeNull();
+    expect(config.proxy).toBeNull();
+    expect(config.redis).toBeNull();
+    expect(config.relay).not.toHaveProperty('listId');
+    expect(config.lockout).not.toHaveProperty('usernameKey');
+  });
+
+  it('stops the start naming the variable, as parseEnvironment does', () => {
+    expect(() => loadConfig({ SMTP_PORT: 'abc' })).toThrow(ConfigError);
+    expect(() => loadConfig({ SMTP_PORT: 'abc' })).toThrow(/SMTP_PORT: /);
   });
 });

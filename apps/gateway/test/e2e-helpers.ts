@@ -23,13 +23,13 @@ import {
   type Reply,
   type SentEmail,
 } from '@cakemail-smtp/testkit';
-import { loadConfig, type Config } from '../src/config.js';
+import { loadConfig, type Config, type Variable } from '../src/config/index.js';
 import { createGateway, type Gateway } from '../src/gateway.js';
 import { createLogger } from '../src/logger.js';
 
 export interface StartOptions {
   /** Extra configuration (environment variables as strings), e.g. `{ MAX_RECIPIENTS: '3' }`. */
-  readonly env?: Partial<Record<keyof Config, string>>;
+  readonly env?: Partial<Record<Variable, string>>;
   readonly fake?: FakeCakemailOptions;
   /** Changes the validated configuration, e.g. to one loadConfig refuses, to test what the code does anyway. */
   readonly adjust?: (config: Config) => Config;

@@ -20,7 +20,7 @@ import {
   testRedis,
   type TestRedis,
 } from '@cakemail-smtp/testkit';
-import { loadConfig } from '../src/config.js';
+import { loadConfig } from '../src/config/index.js';
 import { createGateway, type Gateway } from '../src/gateway.js';
 
 let redis: TestRedis;

@@ -49,7 +49,7 @@ it('never cuts a message being relayed: the client gets its real 250 (not 421 wh
   // even then, so this configuration is built past it: the relay outlasts the shutdown timeout.
   const gw = await startGateway({
     env: { UPSTREAM_DEADLINE_MS: '10000', SHUTDOWN_TIMEOUT_MS: '10000' },
-    adjust: (config) => ({ ...config, SHUTDOWN_TIMEOUT_MS: 300 }),
+    adjust: (config) => ({ ...config, limits: { ...config.limits, closeTimeoutMs: 300 } }),
   });
   try {
     gw.fake.faults.set('send', { delayMs: 2000 });

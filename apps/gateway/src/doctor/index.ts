@@ -8,7 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig } from '../config.js';
+import { ConfigError, loadConfig } from '../config/index.js';
 import { checkCakemail } from './cakemail-checks.js';
 import { PasswordError, readPassword } from './password.js';
 import { allPassed, formatJson, formatText, type Check } from './report.js';
@@ -126,17 +126,17 @@ export async function runDoctor(argv: readonly string[], io: DoctorIo): Promise<
     throw err;
   }
 
-  if (!values.json) io.stdout.write(`Checking ${username} against ${config.CAKEMAIL_API_URL}${smtp ? ` and the gateway at ${smtp.host}:${smtp.port}` : ''}\n\n`);
+  if (!values.json) io.stdout.write(`Checking ${username} against ${config.relay.apiUrl}${smtp ? ` and the gateway at ${smtp.host}:${smtp.port}` : ''}\n\n`);
   const checks: Check[] = await checkCakemail({
-    apiUrl: config.CAKEMAIL_API_URL,
-    timeoutMs: config.CAKEMAIL_TIMEOUT_MS,
+    apiUrl: config.relay.apiUrl,
+    timeoutMs: config.relay.timeoutMs,
     username,
     password,
-    listId: config.CAKEMAIL_LIST_ID,
+    listId: config.relay.listId,
     from: values.from,
   });
   if (smtp) {
-    checks.push(...(await checkSmtp({ ...smtp, username, password, from: values.from, ca, timeoutMs: config.CAKEMAIL_TIMEOUT_MS + 5000 })));
+    checks.push(...(await checkSmtp({ ...smtp, username, password, from: values.from, ca, timeoutMs: config.relay.timeoutMs + 5000 })));
   }
   io.stdout.write(values.json ? formatJson(checks) : formatText(checks));
   return allPassed(checks) ? 0 : 1;

@@ -15,18 +15,24 @@
  * the store never holds a message back.
  *
  * The in-flight marks (`inflight`) share the connection and fall back the same way.
+ * `connect` opens a client of the store's own; `using` takes one shared with
+ * other stores, which its maker closes.
  */
 import type { Redis } from 'ioredis';
 import { connectRedis, type RedisConnectOptions } from '@cakemail-smtp/smtp-core';
 import { MemoryAcceptedStore, type AcceptedStore } from './accepted-store.js';
 import { RedisInflightMarks } from './redis-inflight.js';
 
-export interface RedisAcceptedStoreOptions extends RedisConnectOptions {
+export interface RedisAcceptedStoreSettings {
   /** Prefix of every key. Default `smtp-gateway:accepted`; in-flight marks use `<prefix>:inflight`. */
   readonly keyPrefix?: string;
   /** Most entries kept in this replica's memory. Default 100 000. */
   readonly memoryEntries?: number;
+  /** Told about every Redis error; the store never rejects. */
+  readonly onError?: (err: unknown) => void;
 }
+
+export interface RedisAcceptedStoreOptions extends RedisConnectOptions, RedisAcceptedStoreSettings {}
 
 export class RedisAcceptedStore implements AcceptedStore {
   readonly #client: Redis;
@@ -38,9 +44,13 @@ export class RedisAcceptedStore implements AcceptedStore {
   readonly #onError: (err: unknown) => void;
   /** In-flight marks on the same Redis, with a per-replica fallback. */
   readonly inflight: RedisInflightMarks;
+  /** The client is this store's own (connect), closed by close(). */
+  readonly #ownsClient: boolean;
 
-  private constructor(client: Redis, prefix: string, options: RedisAcceptedStoreOptions) {
+  private constructor(client: Redis, ownsClient: boolean, options: RedisAcceptedStoreSettings) {
     this.#client = client;
+    this.#ownsClient = ownsClient;
+    const prefix = options.keyPrefix ?? 'smtp-gateway:accepted';
     this.#prefix = prefix;
     const bound = options.memoryEntries === undefined ? {} : { maxEntries: options.memoryEntries };
     this.#memory = new MemoryAcceptedStore(bound);
@@ -58,8 +68,15 @@ export class RedisAcceptedStore implements AcceptedStore {
 
   /** Connects; rejects when Redis is not ready within connectTimeoutMs, so a wrong REDIS_URL stops the start. */
   static async connect(options: RedisAcceptedStoreOptions): Promise<RedisAcceptedStore> {
-    const { keyPrefix, memoryEntries: _memoryEntries, ...connect } = options;
-    return new RedisAcceptedStore(await connectRedis(connect), keyPrefix ?? 'smtp-gateway:accepted', options);
+    const { keyPrefix: _keyPrefix, memoryEntries: _memoryEntries, ...connect } = options;
+    return new RedisAcceptedStore(await connectRedis(connect), true, options);
+  }
+
+  /** On a connected client shared with other stores (connectRedis): its errors go to onError too, and close() leaves it open. */
+  static using(client: Redis, options: RedisAcceptedStoreSettings = {}): RedisAcceptedStore {
+    const store = new RedisAcceptedStore(client, false, options);
+    client.on('error', (err: unknown) => store.#onError(err));
+    return store;
   }
 
   async get(key: string): Promise<string | undefined> {
@@ -95,6 +112,7 @@ export class RedisAcceptedStore implements AcceptedStore {
   }
 
   async close(): Promise<void> {
+    if (!this.#ownsClient) return;
     await this.#client.quit().catch(() => this.#client.disconnect());
   }
 }

@@ -30,18 +30,29 @@ import {
   type LimiterSettings,
 } from './limiter.js';
 
-export interface RedisAuthLimiterOptions extends AuthLimiterOptions {
-  /** `redis://` or `rediss://` URL, e.g. REDIS_URL. */
-  readonly url: string;
+interface RedisAuthLimiterBase extends AuthLimiterOptions {
   /** Required here: every replica sharing the counters hashes usernames with the same key (AUTH_LOCKOUT_KEY). */
   readonly usernameKey: UsernameKey;
   /** Prefix of every key; replicas that share counts share it. Default `smtp-gateway:auth`. */
   readonly keyPrefix?: string;
+}
+
+/** The limiter connects its own client, and close() closes it. */
+export interface RedisAuthLimiterUrlOptions extends RedisAuthLimiterBase {
+  /** `redis://` or `rediss://` URL, e.g. REDIS_URL. */
+  readonly url: string;
   /** A command slower than this fails (and falls back to memory). Default 1000 ms. */
   readonly commandTimeoutMs?: number;
   /** The first connection must be ready within this. Default 5000 ms. */
   readonly connectTimeoutMs?: number;
 }
+
+/** The limiter uses a client shared with other stores (from connectRedis); whoever made it closes it. */
+export interface RedisAuthLimiterClientOptions extends RedisAuthLimiterBase {
+  readonly client: Redis;
+}
+
+export type RedisAuthLimiterOptions = RedisAuthLimiterUrlOptions | RedisAuthLimiterClientOptions;
 
 export const defaultRedisKeyPrefix = 'smtp-gateway:auth';
 
@@ -61,12 +72,19 @@ function redisCounters(settings: LimiterSettings, client: Redis, keyPrefix: stri
 }
 
 /**
- * Connects, and rejects if Redis is not ready within connectTimeoutMs, so a
- * wrong REDIS_URL stops the start. After that, Redis errors never reject.
+ * With `url`: connects, and rejects if Redis is not ready within
+ * connectTimeoutMs, so a wrong REDIS_URL stops the start. With `client`: uses
+ * it and leaves it open on close(). After that, Redis errors never reject.
  */
 export async function createRedisAuthLimiter(options: RedisAuthLimiterOptions): Promise<AuthLimiter> {
   const settings = limiterSettings(options);
   const keyPrefix = options.keyPrefix ?? defaultRedisKeyPrefix;
+  const counters = (client: Redis): Counters => redisCounters(settings, client, keyPrefix);
+  if ('client' in options) {
+    const { client } = options;
+    client.on('error', (err: unknown) => settings.onError(err, 'redis'));
+    return createAuthLimiter(settings, counters(client), memoryCounters(settings, keyPrefix), async () => {});
+  }
   const client = await connectRedis({
     url: options.url,
     ...(options.commandTimeoutMs === undefined ? {} : { commandTimeoutMs: options.commandTimeoutMs }),
@@ -75,7 +93,7 @@ export async function createRedisAuthLimiter(options: RedisAuthLimiterOptions): 
   });
 
   let closed = false;
-  return createAuthLimiter(settings, redisCounters(settings, client, keyPrefix), memoryCounters(settings, keyPrefix), async () => {
+  return createAuthLimiter(settings, counters(client), memoryCounters(settings, keyPrefix), async () => {
     if (closed) return;
     closed = true;
     if (client.status === 'ready') {

@@ -1,7 +1,8 @@
 /**
- * Configuration, read once from the environment, validated with zod, frozen.
- * A bad value stops the start and names the variable. Every variable here is
- * in the README's configuration table with its default.
+ * The environment: every variable, its default (written once, in the schema)
+ * and its validation. A bad value stops the start and names the variable.
+ * Every variable here is in the README's configuration table with its
+ * default (test/readme-config.test.ts checks the table against this schema).
  */
 import { hostname } from 'node:os';
 import { z } from 'zod';
@@ -88,7 +89,11 @@ const schema = z.object({
   BARE_LF_POLICY: z.enum(['normalize', 'reject']).default('normalize'),
 });
 
-export type Config = Readonly<z.infer<typeof schema>>;
+/** The validated environment, one field a variable. */
+export type Environment = Readonly<z.infer<typeof schema>>;
+
+/** A variable's name. */
+export type Variable = keyof Environment;
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -104,12 +109,17 @@ function clean(env: NodeJS.ProcessEnv): Record<string, string> {
   return out;
 }
 
-export function loadConfig(env: NodeJS.ProcessEnv, overrides: Partial<Record<keyof Config, string>> = {}): Config {
+/**
+ * Validates the environment (`overrides` are defaults of a mode, e.g. dev's; a
+ * variable set in `env` wins) and returns it frozen, or throws a ConfigError
+ * naming every bad variable.
+ */
+export function parseEnvironment(env: NodeJS.ProcessEnv, overrides: Partial<Record<Variable, string>> = {}): Environment {
   const result = schema.safeParse({ ...overrides, ...clean(env) });
   if (!result.success) {
     const problems = result.error.issues.map((issue) => {
       const name = String(issue.path[0] ?? 'config');
-      const given = env[name] ?? overrides[name as keyof Config];
+      const given = env[name] ?? overrides[name as Variable];
       return `${name}: ${issue.message}${given === undefined || SECRET.has(name) ? '' : ` (got ${JSON.stringify(given)})`}`;
     });
     throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
@@ -144,5 +154,14 @@ export function loadConfig(env: NodeJS.ProcessEnv, overrides: Partial<Record<key
   return Object.freeze(config);
 }
 
-/** The variables and their defaults, for the README table and `--help`. */
-export const configKeys = Object.keys(schema.shape) as Array<keyof Config>;
+/** Every variable, for `--help` and the README table's test. */
+export const configKeys = Object.keys(schema.shape) as Variable[];
+
+/**
+ * A variable's default as the schema gives it: a value, or undefined for a
+ * variable without one (optional). SMTP_HOSTNAME's is this machine's host name.
+ */
+export function defaultOf(name: Variable): unknown {
+  const result = schema.shape[name].safeParse(undefined);
+  return result.success ? result.data : undefined;
+}
