@@ -109,8 +109,10 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
     },
     async close() {
       state = 'stopping';
+      // The whole shutdown fits in SHUTDOWN_TIMEOUT_MS: bounces get what the drain left of it.
+      const deadline = Date.now() + config.limits.closeTimeoutMs;
       await smtp?.close();
-      await relay?.close();
+      await relay?.close(deadline - Date.now());
       await stores?.close();
       tls?.close();
       await ops?.close();

@@ -178,6 +178,30 @@ describe('delivery status notifications for recipients refused after others were
     }
   });
 
+  it('a shutdown waits for a bounce only for what is left of SHUTDOWN_TIMEOUT_MS, then abandons it (logged, counted)', async () => {
+    // the bounce's own deadline (UPSTREAM_DEADLINE_MS) is 20 s; the shutdown has 2 s left for it
+    const gw = await startGateway({
+      env: { CAKEMAIL_TIMEOUT_MS: '1000', UPSTREAM_DEADLINE_MS: '20000', SHUTDOWN_TIMEOUT_MS: '20000' },
+      adjust: (config) => ({ ...config, limits: { ...config.limits, closeTimeoutMs: 2000 } }),
+    });
+    try {
+      gw.fake.faults.set('send', { status: 422, body: unsubscribed, match: { email: 'reject@example.net' } });
+      gw.fake.faults.add('send', { delayMs: 60_000, match: { email: FROM } }); // the bounce hangs
+      const raw = textMessage({ subject: 'bounce at shutdown', headers: ['Message-ID: <dsn-shutdown@example.com>'] });
+      expect(lineOf(await gw.sendRaw(FROM, ['ok@example.net', 'reject@example.net'], raw))).toMatch(/^250 2\.0\.0 Ok: queued as /);
+      await until(() => gw.fake.counts().send === 3); // ok@, reject@ and the bounce arrived
+      const started = Date.now();
+      await gw.gateway.close();
+      // 2 s of shutdown, not the bounce's 20 s deadline on top (generous for a busy machine)
+      expect(Date.now() - started).toBeLessThan(15_000);
+      const msgs = gw.logs().map((l) => String(l['msg']));
+      expect(msgs, msgs.join('\n')).toContain('shutdown: bounces still being sent are abandoned');
+      expect(gw.logs().some((l) => l['event'] === 'bounce_failed')).toBe(true);
+    } finally {
+      await gw.fake.close();
+    }
+  });
+
   it('a login with several accounts bounces through the account the message used', async () => {
     const gw = await startGateway({ env: FAST });
     try {

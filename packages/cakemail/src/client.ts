@@ -225,6 +225,11 @@ export class CakemailClient {
     if (this.#ownsDispatcher) await this.#dispatcher.close();
   }
 
+  /** Closes the connections at once: calls in flight fail. */
+  async destroy(): Promise<void> {
+    if (this.#ownsDispatcher) await this.#dispatcher.destroy();
+  }
+
   async #call(spec: RequestSpec, opts: CallOptions): Promise<unknown> {
     const name = `${spec.method} ${spec.path}`;
     let last: CakemailError | undefined;

@@ -66,8 +66,12 @@ export interface RelayDeps {
 }
 
 export interface RelayBackend extends Backend {
-  /** Waits for the bounces being sent, then closes the API client's connections (when the backend created the client). */
-  close(): Promise<void>;
+  /**
+   * Waits for the bounces being sent, at most `waitMs` (the rest of a shutdown's time; no limit
+   * by default), then closes the API client's connections (when the backend created the client):
+   * a bounce still being sent then is abandoned, logged and counted as failed.
+   */
+  close(waitMs?: number): Promise<void>;
 }
 
 export function createRelayBackend(config: RelayConfig, deps: RelayDeps): RelayBackend {
@@ -105,9 +109,16 @@ export function createRelayBackend(config: RelayConfig, deps: RelayDeps): RelayB
   };
   return {
     newSession: (conn) => new RelaySession(ctx, conn),
-    close: async () => {
-      await Promise.allSettled([...ctx.background]);
-      if (ownsClient) await client.close();
+    close: async (waitMs = Number.POSITIVE_INFINITY) => {
+      const settled = Promise.allSettled([...ctx.background]).then(() => true);
+      let timer: NodeJS.Timeout | undefined;
+      const done = Number.isFinite(waitMs)
+        ? await Promise.race([settled, new Promise<false>((resolve) => (timer = setTimeout(resolve, Math.max(0, waitMs), false)))])
+        : await settled;
+      clearTimeout(timer);
+      if (!done) deps.logger.warn({ bounces: ctx.background.size }, 'shutdown: bounces still being sent are abandoned');
+      if (ownsClient) await (done ? client.close() : client.destroy());
+      if (!done) await Promise.allSettled([...ctx.background]); // each abandoned bounce fails (logged, counted) at once
     },
   };
 }
