@@ -56,6 +56,8 @@ describe('parseEnvironment', () => {
     ['PROXY_TRUSTED_CIDRS', '10.0.0.0/33'],
     ['PROXY_TRUSTED_CIDRS', '10.0.0.0/8,lb.example'],
     ['PROXY_TRUSTED_CIDRS', 'fd00::/129'],
+    ['PROXY_TRUSTED_CIDRS', '10.0.0.0/8,0.0.0.0/0'],
+    ['PROXY_TRUSTED_CIDRS', '::/0'],
     ['AUTH_CACHE_TTL_MS', '-1'],
     ['INFLIGHT_WAIT_MS', 'soon'],
     ['BOUNCE_PARTIAL_FAILURES', 'yes'],
@@ -69,6 +71,19 @@ describe('parseEnvironment', () => {
     }
     expect(message).toContain(`${name}: `);
     expect(message).toContain(`(got ${JSON.stringify(value)})`);
+  });
+
+  it('refuses a CAKEMAIL_API_URL that holds a username or password, and never shows it', () => {
+    let message = '';
+    try {
+      parseEnvironment({ CAKEMAIL_API_URL: 'https://apiuser:S3CR3T-PASS@api.example.com' });
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      message = (err as Error).message;
+    }
+    expect(message).toContain('CAKEMAIL_API_URL: must not hold a username or password');
+    expect(message).not.toContain('S3CR3T-PASS');
+    expect(parseEnvironment({ CAKEMAIL_API_URL: 'https://api.example.com/' }).CAKEMAIL_API_URL).toBe('https://api.example.com/');
   });
 
   it('PROXY protocol: off by default; on needs PROXY_TRUSTED_CIDRS, IPv4 and IPv6', () => {

@@ -29,6 +29,8 @@ export function trustedPeers(list: string | readonly string[]): BlockList {
     const bits = family === 4 ? 32 : 128;
     const length = prefix === undefined ? bits : /^\d{1,3}$/.test(prefix) ? Number(prefix) : NaN;
     if (family === 0 || extra !== undefined || !(length >= 0 && length <= bits)) throw new Error(`not a CIDR: ${JSON.stringify(entry)}`);
+    // every address would be believed: any client could choose its own
+    if (length === 0) throw new Error(`${JSON.stringify(entry)} trusts every address: list the balancers' own ranges`);
     blocks.addSubnet(address, length, family === 4 ? 'ipv4' : 'ipv6');
   }
   return blocks;

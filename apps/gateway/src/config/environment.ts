@@ -39,7 +39,13 @@ const schema = z.object({
   OPS_PORT: port.default(8080),
   SHUTDOWN_TIMEOUT_MS: ms.default(70_000),
 
-  CAKEMAIL_API_URL: z.url({ protocol: /^https?$/ }).default('https://api.cakemail.dev'),
+  CAKEMAIL_API_URL: z
+    .url({ protocol: /^https?$/ })
+    .refine((value) => {
+      const url = new URL(value);
+      return url.username === '' && url.password === '';
+    }, 'must not hold a username or password (the URL is logged; Cakemail takes each client\'s login)')
+    .default('https://api.cakemail.dev'),
   CAKEMAIL_TIMEOUT_MS: ms.default(10_000),
   CAKEMAIL_CONNECTIONS: z.coerce.number().int().min(1).max(10_000).default(256),
   UPSTREAM_DEADLINE_MS: ms.default(60_000),
@@ -120,7 +126,9 @@ export function parseEnvironment(env: NodeJS.ProcessEnv, overrides: Partial<Reco
     const problems = result.error.issues.map((issue) => {
       const name = String(issue.path[0] ?? 'config');
       const given = env[name] ?? overrides[name as Variable];
-      return `${name}: ${issue.message}${given === undefined || SECRET.has(name) ? '' : ` (got ${JSON.stringify(given)})`}`;
+      // a URL's userinfo (a password) is never shown
+      const shown = given?.replace(/\/\/[^/@\s]*@/, '//***@');
+      return `${name}: ${issue.message}${shown === undefined || SECRET.has(name) ? '' : ` (got ${JSON.stringify(shown)})`}`;
     });
     throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
   }
