@@ -5,8 +5,8 @@
  * 127.0.0.2 and 127.0.0.3 as their source addresses.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect, createServer, type AddressInfo } from 'node:net';
-import { DEFAULT_SENDER, DEFAULT_USER, authenticated, greeted, startHaproxy, type Haproxy } from '@cakemail-smtp/testkit';
+import { connect } from 'node:net';
+import { DEFAULT_SENDER, DEFAULT_USER, authenticated, freePort, greeted, startHaproxy, type Haproxy } from '@cakemail-smtp/testkit';
 import { startGateway, textMessage, type RunningGateway } from './e2e-helpers.js';
 
 describe.each([
@@ -94,13 +94,3 @@ describe.each([
   });
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}

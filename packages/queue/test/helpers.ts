@@ -9,9 +9,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '@cakemail-smtp/testkit';
 import { Redis } from 'ioredis';
 import type { DeliverResult, QueuedJob, RecipientOutcome } from '../src/index.js';
 
@@ -23,16 +23,6 @@ export interface AofRedis {
   stop(): Promise<void>;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Starts redis-server on `port` and resolves once it answers PING; undefined if it exits first. */
 async function spawnRedis(port: number, dir: string): Promise<ChildProcess | undefined> {

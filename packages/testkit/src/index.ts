@@ -11,4 +11,5 @@ export { SMUGGLING_SEQUENCES } from './smuggling.js';
 export { SAMPLE_FILES, SAMPLE_EXECUTABLE } from './samples.js';
 export type { SampleType } from './samples.js';
 export { startHaproxy } from './haproxy.js';
+export { freePort } from './ports.js';
 export type { Haproxy, HaproxyRoute } from './haproxy.js';

@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
+import { freePort } from './ports.js';
 
 export interface TestRedis {
   readonly url: string;
@@ -14,16 +15,6 @@ export interface TestRedis {
 
 const binary = process.env['REDIS_SERVER_BIN'] ?? '/usr/bin/redis-server';
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** True when something on host:port answers PING with +PONG. */
 function pings(port: number): Promise<boolean> {
