@@ -9,6 +9,7 @@ import {
   connectRedis,
   createMemoryAuthLimiter,
   createRedisAuthLimiter,
+  quitRedis,
   type AuthLimiter,
 } from '@cakemail-smtp/smtp-core';
 import { RedisAcceptedStore } from '@cakemail-smtp/cakemail';
@@ -30,8 +31,6 @@ export interface StoresOptions {
   readonly accepted: boolean;
   readonly logger: Logger;
 }
-
-type RedisClient = Awaited<ReturnType<typeof connectRedis>>;
 
 export async function openStores(options: StoresOptions): Promise<Stores> {
   const { logger, lockout } = options;
@@ -72,19 +71,8 @@ export async function openStores(options: StoresOptions): Promise<Stores> {
     async close() {
       await authLimiter.close();
       await accepted?.close();
-      await quit(client);
+      await quitRedis(client);
     },
   };
 }
 
-async function quit(client: RedisClient): Promise<void> {
-  if (client.status === 'ready') {
-    try {
-      await client.quit();
-      return;
-    } catch {
-      // fall through to a hard disconnect
-    }
-  }
-  client.disconnect();
-}

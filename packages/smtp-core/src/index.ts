@@ -17,5 +17,5 @@ export type { Logger } from '@cakemail-smtp/tls';
 export type { SmtpEvent, CountHook } from './metrics.js';
 export { createMemoryAuthLimiter, createRedisAuthLimiter, MIN_USERNAME_KEY_BYTES } from './auth-limiter/index.js';
 export type { AuthLimiter, AuthLimiterOptions } from './auth-limiter/index.js';
-export { connectRedis } from './redis.js';
+export { connectRedis, quitRedis } from './redis.js';
 export type { RedisConnectOptions } from './redis.js';

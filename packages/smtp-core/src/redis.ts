@@ -50,3 +50,16 @@ export async function connectRedis(options: RedisConnectOptions): Promise<Redis>
   }
   return client;
 }
+
+/** Closes a client: QUIT when it is connected (pending replies first), else at once. Never rejects. */
+export async function quitRedis(client: Redis): Promise<void> {
+  if (client.status === 'ready') {
+    try {
+      await client.quit();
+      return;
+    } catch {
+      // fall through to a hard disconnect
+    }
+  }
+  client.disconnect();
+}

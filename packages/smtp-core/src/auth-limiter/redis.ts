@@ -17,7 +17,7 @@
  *   <keyPrefix>:ip:<ip>                                         failures from the IP
  */
 import type { Redis } from 'ioredis';
-import { connectRedis } from '../redis.js';
+import { connectRedis, quitRedis } from '../redis.js';
 import type { UsernameKey } from './keys.js';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
 import {
@@ -96,14 +96,6 @@ export async function createRedisAuthLimiter(options: RedisAuthLimiterOptions): 
   return createAuthLimiter(settings, counters(client), memoryCounters(settings, keyPrefix), async () => {
     if (closed) return;
     closed = true;
-    if (client.status === 'ready') {
-      try {
-        await client.quit();
-        return;
-      } catch {
-        // fall through to a hard disconnect
-      }
-    }
-    client.disconnect();
+    await quitRedis(client);
   });
 }
