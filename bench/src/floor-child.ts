@@ -23,8 +23,11 @@ import { exitWithParent, sendToParent } from './ipc.js';
 exitWithParent();
 const env = process.env;
 const api = new URL(env['CAKEMAIL_API_URL'] ?? 'http://127.0.0.1:1');
+// the gateway's CAKEMAIL_CONNECTIONS default, which run.ts reads from the gateway's config
+const connections = Number(env['FLOOR_CONNECTIONS']);
+if (!Number.isInteger(connections) || connections < 1) throw new Error('floor: FLOOR_CONNECTIONS must be a positive integer');
 const pool = new Pool(api.origin, {
-  connections: Number(env['FLOOR_CONNECTIONS'] ?? 256),
+  connections,
   keepAliveTimeout: 30_000,
   keepAliveMaxTimeout: 120_000,
 });

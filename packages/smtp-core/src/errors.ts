@@ -93,12 +93,6 @@ export const Replies: { readonly [K in ReplyName]: SmtpError } = Object.freeze(
   ) as { [K in ReplyName]: SmtpError },
 );
 
-/** A catalogue reply with a more specific text, e.g. naming the refused tag. */
-export function reply(name: ReplyName, text?: string): SmtpError {
-  const base = Replies[name];
-  return text === undefined ? base : base.withText(text);
-}
-
 /** True when `err` is an SmtpError (also across package copies). */
 export function isSmtpError(err: unknown): err is SmtpError {
   return err instanceof SmtpError || (err instanceof Error && err.name === 'SmtpError' && 'enhancedCode' in err);

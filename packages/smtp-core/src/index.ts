@@ -1,4 +1,4 @@
-export { SmtpError, Replies, reply, isSmtpError } from './errors.js';
+export { SmtpError, Replies, isSmtpError } from './errors.js';
 export type {
   Backend,
   Session,
