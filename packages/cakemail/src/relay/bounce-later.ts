@@ -13,32 +13,28 @@ import type { RelayContext } from './context.js';
 import { knownId, type Failed, type SendJob } from './fan-out.js';
 import { withToken } from './upstream.js';
 
+/** A message's refused recipients to bounce, and what the bounce needs to know of the message. */
+export interface BounceRequest {
+  readonly job: SendJob;
+  readonly envelopeFrom: string;
+  /** The account's sender that MAIL FROM matched. */
+  readonly sender: SenderInfo;
+  readonly listId: number;
+  readonly refused: readonly Failed[];
+  /** When the message arrived (epoch ms). */
+  readonly arrival: number;
+}
+
 /** Starts sending the bounce in the background (close() waits for it), unless the message is exempt. */
-export function bounceLater(
-  ctx: RelayContext,
-  log: Logger,
-  job: SendJob,
-  envelopeFrom: string,
-  sender: SenderInfo,
-  listId: number,
-  refused: readonly Failed[],
-  arrival: number,
-): void {
+export function bounceLater(ctx: RelayContext, log: Logger, request: BounceRequest): void {
+  const { job, envelopeFrom } = request;
   if (!ctx.cfg.bounces || isBounceExempt(envelopeFrom, job.parsed.original, job.parsed.headers)) return;
-  const task = bounce(ctx, log, job, envelopeFrom, sender, listId, refused, arrival).finally(() => ctx.background.delete(task));
+  const task = bounce(ctx, log, request).finally(() => ctx.background.delete(task));
   ctx.background.add(task);
 }
 
-async function bounce(
-  ctx: RelayContext,
-  log: Logger,
-  job: SendJob,
-  envelopeFrom: string,
-  sender: SenderInfo,
-  listId: number,
-  refused: readonly Failed[],
-  arrival: number,
-): Promise<void> {
+async function bounce(ctx: RelayContext, log: Logger, request: BounceRequest): Promise<void> {
+  const { job, envelopeFrom, sender, listId, refused, arrival } = request;
   const { auth, accountId, parsed } = job;
   const opts: CallOptions = { deadline: Date.now() + ctx.cfg.deadlineMs };
   // One bounce per message: a retry after a lost 250 finds this key and sends none.

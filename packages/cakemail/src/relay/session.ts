@@ -199,7 +199,7 @@ export class RelaySession implements Session {
     if (temporary.length > 0) throw temporaryReply(temporary.map((o) => o.error));
     const first = accepted[0];
     if (first === undefined) throw refused[0]?.error ?? Replies.S451_INTERNAL;
-    if (refused.length > 0) bounceLater(this.#s, this.#log, job, info.from, sender, listId, refused, started);
+    if (refused.length > 0) bounceLater(this.#s, this.#log, { job, envelopeFrom: info.from, sender, listId, refused, arrival: started });
     let text = `Ok: queued as ${first.id}${accepted.length > 1 ? ` (+${accepted.length - 1} more)` : ''}`;
     if (refused.length > 0) text += `; not sent to ${namesOf(refused.map((o) => o.rcpt))}: ${refused[0]?.error.message ?? ''}`;
     return text.length > 400 ? `${text.slice(0, 397)}...` : text;
