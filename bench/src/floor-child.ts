@@ -11,13 +11,12 @@
  * library's 100 ms wait before the greeting is left out, as the gateway leaves it out: it is a
  * timer, not work, and would cap S2's sessions/s.
  */
-import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { SMTPServer, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import { Pool } from 'undici';
-import { serverTlsSettings } from '@cakemail-smtp/tls';
+import { baselineOptions } from './baseline-options.js';
 import { exitWithParent, sendToParent } from './ipc.js';
 
 exitWithParent();
@@ -111,15 +110,7 @@ class FloorServer extends SMTPServer {
 }
 
 const options: SMTPServerOptions = {
-  ...serverTlsSettings,
-  key: readFileSync(env['TLS_KEY_PATH'] ?? ''),
-  cert: readFileSync(env['TLS_CERT_PATH'] ?? ''),
-  secure: false,
-  name: 'localhost',
-  logger: false,
-  disableReverseLookup: true,
-  authMethods: ['PLAIN', 'LOGIN'],
-  size: Number(env['MAX_MESSAGE_SIZE'] ?? 26_214_400),
+  ...baselineOptions(env),
   onAuth(auth, _session, callback) {
     const key = `${auth.username ?? ''}\0${auth.password ?? ''}`;
     let cached = logins.get(key);

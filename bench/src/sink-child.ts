@@ -4,9 +4,8 @@
  * seeded login, and a DATA handler that discards the message. Reverse DNS is off, as in the
  * gateway: with it, every connection waits on a PTR lookup for 127.0.0.1. Measured in S1 only.
  */
-import { readFileSync } from 'node:fs';
 import { SMTPServer } from 'smtp-server';
-import { serverTlsSettings } from '@cakemail-smtp/tls';
+import { baselineOptions } from './baseline-options.js';
 import { exitWithParent, sendToParent } from './ipc.js';
 
 exitWithParent();
@@ -15,15 +14,7 @@ const user = env['SINK_USER'] ?? 'dev@example.com';
 const password = env['SINK_PASSWORD'] ?? 'dev-password';
 
 const server = new SMTPServer({
-  ...serverTlsSettings,
-  key: readFileSync(env['TLS_KEY_PATH'] ?? ''),
-  cert: readFileSync(env['TLS_CERT_PATH'] ?? ''),
-  secure: false,
-  name: 'localhost',
-  logger: false,
-  disableReverseLookup: true,
-  authMethods: ['PLAIN', 'LOGIN'],
-  size: Number(env['MAX_MESSAGE_SIZE'] ?? 26_214_400),
+  ...baselineOptions(env),
   onAuth(auth, _session, callback) {
     if (auth.username === user && auth.password === password) return callback(null, { user: auth.username });
     callback(new Error('Invalid username or password'));
