@@ -211,7 +211,7 @@ describe.each(overlays)('overlay %s', (overlay) => {
       for (const e of container.env ?? []) {
         const ref = e.valueFrom?.secretKeyRef;
         const secrets: Record<string, Record<string, string>> = { 'smtp-gateway-redis': secretData, 'smtp-gateway-queue': queueSecret };
-        const value = ref ? secrets[ref.name]?.[ref.key] : e.value;
+        const value = ref ? secrets[ref.name ?? '']?.[ref.key] : e.value;
         if (value !== undefined) env[e.name] = value;
       }
       return env;

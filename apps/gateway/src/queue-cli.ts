@@ -98,7 +98,9 @@ async function run(queue: MessageQueue, command: Command, out: (line: string) =>
     }
     case 'bounce': {
       const outcome = await queue.bounce(command.id);
-      out(`${command.id}: ${outcome === 'scheduled' ? 'returning to its sender: a worker sends the bounce now' : 'not in the queue'}`);
+      out(
+        `${command.id}: ${outcome === 'scheduled' ? 'returning to its sender: a worker bounces the recipients not delivered yet, now (or when an attempt under way ends)' : 'not in the queue'}`,
+      );
       return outcome === 'scheduled' ? 0 : 1;
     }
   }
