@@ -245,3 +245,18 @@ describe('parseRetryAfter', () => {
     expect(parseRetryAfter(value, 1000)).toBe(ms);
   });
 });
+
+describe('a caller\'s signal (a queue worker shutting down)', () => {
+  it('cuts a send in flight at once with a temporary aborted error, and starts none after', async () => {
+    const { stub, client } = await setup(() => ({ ...queued(), delayMs: 10_000 }));
+    const controller = new AbortController();
+    const started = Date.now();
+    setTimeout(() => controller.abort(), 100);
+    const err = await failure(client.sendEmail('tok', 1, { email: 'a@b' } as never, { deadline: Date.now() + 20_000, signal: controller.signal }));
+    expect(err).toMatchObject({ kind: 'temporary', reason: 'aborted' });
+    expect(Date.now() - started).toBeLessThan(5000);
+    const again = await failure(client.listSenders('tok', 1, { deadline: Date.now() + 20_000, signal: controller.signal }));
+    expect(again.reason).toBe('aborted');
+    expect(stub.calls).toHaveLength(1);
+  });
+});
