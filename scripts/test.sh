@@ -67,17 +67,32 @@ count_tests='
   }
   console.log(`${passed} ${failed}`);
 '
+# the failed tests' names and first error lines, kept for the end of the output (where a reader looks first)
+failures_of='
+  const text = require("fs").readFileSync(process.argv[1], "utf8").replace(/\x1b\[[0-9;]*m/g, "");
+  const lines = text.split("\n"), out = [];
+  lines.forEach((line, i) => {
+    if (!/ FAIL\s+\S/.test(line)) return;
+    out.push(`[${process.argv[2]}] ${line.trim()}`);
+    const error = lines.slice(i + 1, i + 4).find((l) => /Error|expected|Timeout|timed out/i.test(l));
+    if (error) out.push(`    ${error.trim().slice(0, 300)}`);
+  });
+  console.log(out.slice(0, 60).join("\n"));
+'
 test_log=$(mktemp)
-trap 'rm -f "$test_log"; [ -n "${redis_pid:-}" ] && kill "$redis_pid" 2>/dev/null || true' EXIT
+failures=$(mktemp)
+trap 'rm -f "$test_log" "$failures"; [ -n "${redis_pid:-}" ] && kill "$redis_pid" 2>/dev/null || true' EXIT
 status=0
 # --continue: a failing package does not stop the others, so the count covers every test
 pnpm run test --continue 2>&1 | tee "$test_log" || status=1
 read -r passed20 failed20 < <(node -e "$count_tests" "$test_log")
+node -e "$failures_of" "$test_log" "node 20" >>"$failures"
 node20=$(node --version)
 
 echo "--- the tests again on the image's Node, $("$image_node" --version)"
 PATH="$(dirname "$image_node"):$PATH" pnpm run test --continue 2>&1 | tee "$test_log" || status=1
 read -r passed24 failed24 < <(node -e "$count_tests" "$test_log")
+node -e "$failures_of" "$test_log" "node 24" >>"$failures"
 node24=$("$image_node" --version)
 
 # --- the TLS audit of both listeners (testssl.sh): fails the build on any regression
@@ -86,6 +101,7 @@ node scripts/tls-audit.mjs || status=1
 # --- the benchmark harness, as a smoke test only: it fails if the harness breaks, never on targets
 pnpm bench --quick || status=1
 
+if grep -q . "$failures"; then echo "failed tests:"; grep . "$failures"; fi
 echo "tests on Node $node20: $passed20 passed, $failed20 failed; on Node $node24: $passed24 passed, $failed24 failed"
 echo "tests: $((passed20 + passed24)) passed, $((failed20 + failed24)) failed"
 exit "$status"

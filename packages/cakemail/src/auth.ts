@@ -43,6 +43,14 @@ export interface AuthenticatorOptions {
   readonly now?: () => number;
 }
 
+/** A login's tokens as they stand: what a queued message keeps instead of the password. */
+export interface SessionTokens {
+  readonly accessToken: string;
+  readonly refreshToken: string;
+  /** Epoch ms when the access token expires. */
+  readonly expiresAt: number;
+}
+
 /** A logged-in Cakemail user as a session holds it. Shared by sessions with the same credentials. */
 export class AuthSession {
   #accessToken: string;
@@ -83,6 +91,16 @@ export class AuthSession {
   /** The account used when the message names none: the first of the token's accounts. */
   get defaultAccountId(): number | undefined {
     return this.#accounts[0];
+  }
+
+  /** The tokens as they stand (for a queued message; never for a log line). */
+  get tokens(): SessionTokens {
+    return { accessToken: this.#accessToken, refreshToken: this.#refreshToken, expiresAt: this.#expiresAt };
+  }
+
+  /** True once Cakemail refused the refresh token: this login can no longer call the API. */
+  get expired(): boolean {
+    return this.#dead;
   }
 
   /** True while the access token is alive and not yet near its expiry. */
@@ -153,6 +171,8 @@ export class CakemailAuthenticator {
   readonly #now: () => number;
   readonly #logger: Logger | undefined;
   readonly #cache = new Map<string, AuthSession>();
+  /** The latest login of each username (lower-cased), while alive: see liveLogin(). */
+  readonly #byUser = new Map<string, AuthSession>();
   readonly #failures = new Map<string, { readonly failure: LoginFailure; readonly until: number }>();
   readonly #inflight = new Map<string, Promise<LoginOutcome>>();
 
@@ -196,6 +216,27 @@ export class CakemailAuthenticator {
     return outcome.session;
   }
 
+  /**
+   * A login restored from a queued message's tokens: it refreshes like any other (near expiry
+   * or after a 401), is not cached, and stands for no password.
+   */
+  restore(tokens: SessionTokens, accounts: readonly number[]): AuthSession {
+    const now = this.#now();
+    return new AuthSession(
+      { accessToken: tokens.accessToken, refreshToken: tokens.refreshToken, expiresIn: (tokens.expiresAt - now) / 1000, accounts },
+      { client: this.#client, marginFor: (ms) => this.#marginFor(ms), cacheTtlMs: 0, now: this.#now, onDead: () => {} },
+    );
+  }
+
+  /**
+   * The latest login of `username` in this process that is still alive and may use `accountId`:
+   * what a queued message's bounce uses when the message's own session expired past refresh.
+   */
+  liveLogin(username: string, accountId: number): AuthSession | undefined {
+    const found = this.#byUser.get(username.toLowerCase());
+    return found !== undefined && !found.expired && found.accounts.includes(accountId) ? found : undefined;
+  }
+
   /** Number of cached logins (for metrics and tests). */
   get size(): number {
     return this.#cache.size;
@@ -211,6 +252,7 @@ export class CakemailAuthenticator {
       this.#logger?.warn({ err: errorLogFields(err) }, 'Cakemail login unavailable');
       return failure;
     }
+    const user = username.toLowerCase();
     const session = new AuthSession(token, {
       client: this.#client,
       marginFor: (ms) => this.#marginFor(ms),
@@ -218,9 +260,12 @@ export class CakemailAuthenticator {
       now: this.#now,
       onDead: (s) => {
         if (this.#cache.get(key) === s) this.#cache.delete(key);
+        if (this.#byUser.get(user) === s) this.#byUser.delete(user);
       },
     });
     this.#cache.set(key, session);
+    this.#byUser.delete(user); // re-insert: Map order is age order
+    this.#byUser.set(user, session);
     this.#evict();
     return { ok: true, session };
   }
@@ -242,10 +287,12 @@ export class CakemailAuthenticator {
   }
 
   #evict(): void {
-    while (this.#cache.size > this.#maxEntries) {
-      const oldest = this.#cache.keys().next();
-      if (oldest.done) break;
-      this.#cache.delete(oldest.value);
+    for (const map of [this.#cache, this.#byUser]) {
+      while (map.size > this.#maxEntries) {
+        const oldest = map.keys().next();
+        if (oldest.done) break;
+        map.delete(oldest.value);
+      }
     }
   }
 

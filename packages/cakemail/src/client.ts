@@ -41,6 +41,11 @@ export interface CakemailClientOptions {
 export interface CallOptions {
   /** Epoch ms after which no attempt starts and no backoff sleeps (UPSTREAM_DEADLINE_MS). */
   readonly deadline: number;
+  /**
+   * Stops the call: no further attempt starts, and the one in flight is cut (a temporary
+   * `aborted` error). A queue worker's shutdown.
+   */
+  readonly signal?: AbortSignal;
 }
 
 export interface TokenResult {
@@ -236,12 +241,13 @@ export class CakemailClient {
     for (let attempt = 1; ; attempt++) {
       const remaining = opts.deadline - Date.now();
       if (remaining <= 0) throw deadlineError(name, last);
+      if (opts.signal?.aborted === true) throw abortedError(name);
       const once = spec.idempotent === false;
       try {
-        return await this.#attempt(spec, name, once ? remaining : Math.min(this.#timeoutMs, remaining));
+        return await this.#attempt(spec, name, once ? remaining : Math.min(this.#timeoutMs, remaining), opts.signal);
       } catch (err) {
         // A 2xx we cannot read may have done its work: temporary, but not sent again.
-        if (!(err instanceof CakemailError) || err.kind !== 'temporary' || err.reason === 'invalid_response') throw err;
+        if (!(err instanceof CakemailError) || err.kind !== 'temporary' || err.reason === 'invalid_response' || err.reason === 'aborted') throw err;
         // A send that may have been processed (a timeout, a reset, a 500) is not repeated here:
         // the client gets a 4xx and its retry decides, so one retry sends at most once more.
         if (once && !certainlyNotProcessed(err)) throw err;
@@ -260,7 +266,7 @@ export class CakemailClient {
     return Math.floor(this.#random() * ceiling);
   }
 
-  async #attempt(spec: RequestSpec, name: string, timeoutMs: number): Promise<unknown> {
+  async #attempt(spec: RequestSpec, name: string, timeoutMs: number, signal: AbortSignal | undefined): Promise<unknown> {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (spec.token !== undefined) headers['authorization'] = `Bearer ${spec.token}`;
     let body: string | Readable | undefined;
@@ -291,6 +297,8 @@ export class CakemailClient {
       timedOut = true;
       controller.abort();
     }, timeoutMs);
+    const stop = (): void => controller.abort();
+    signal?.addEventListener('abort', stop, { once: true });
     try {
       const res = await this.#dispatcher.request({
         origin: this.#origin,
@@ -317,6 +325,7 @@ export class CakemailClient {
       if (timedOut) {
         throw new CakemailError('temporary', `Cakemail ${name} timed out after ${timeoutMs} ms`, { reason: 'timeout' });
       }
+      if (signal?.aborted === true) throw abortedError(name);
       const code = (err as { code?: unknown }).code;
       throw new CakemailError('temporary', `Cakemail ${name} failed: ${typeof code === 'string' ? code : 'network error'}`, {
         reason: 'network',
@@ -324,8 +333,13 @@ export class CakemailClient {
       });
     } finally {
       clearTimeout(timer);
+      signal?.removeEventListener('abort', stop);
     }
   }
+}
+
+function abortedError(name: string): CakemailError {
+  return new CakemailError('temporary', `Cakemail ${name} stopped: the worker is shutting down`, { reason: 'aborted' });
 }
 
 

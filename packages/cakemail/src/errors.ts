@@ -22,7 +22,8 @@ export type CakemailErrorReason =
   | 'network' // connection refused/reset, DNS, TLS…
   | 'deadline' // the per-message deadline left no room for (another) attempt
   | 'invalid_response' // a 2xx whose body is not what the spec says
-  | 'mfa'; // POST /token answered with an MFA challenge
+  | 'mfa' // POST /token answered with an MFA challenge
+  | 'aborted'; // the caller's signal stopped the call (a queue worker shutting down)
 
 export interface CakemailErrorOptions {
   readonly status?: number;

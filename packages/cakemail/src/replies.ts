@@ -12,6 +12,8 @@ const table = {
   S451_UPSTREAM_UNAVAILABLE: [451, '4.3.0', 'Cakemail is temporarily unavailable, try again later'],
   S451_UPSTREAM_RATE_LIMITED: [451, '4.7.1', 'Cakemail rate limit reached, try again later'],
   S451_DELIVERY_IN_PROGRESS: [451, '4.3.0', 'A delivery of this message is still in progress, try again later'],
+  S451_QUEUE_UNAVAILABLE: [451, '4.3.0', 'The message could not be queued, try again later'],
+  S452_QUEUE_FULL: [452, '4.3.1', 'Insufficient system storage, try again later'],
   S535_AUTH_MFA: [
     535,
     '5.7.8',

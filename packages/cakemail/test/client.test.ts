@@ -165,14 +165,16 @@ describe('retries', () => {
   });
 
   it('times out slow attempts and stops at the deadline', async () => {
-    const { stub, client } = await setup(() => ({ status: 200, json: { pagination: {}, data: [] }, delayMs: 1000 }), { timeoutMs: 150 });
+    // Each answer would take 5 s: only the 150 ms attempt timeout and the 500 ms deadline can end
+    // the call well before that (the bound leaves room for a loaded machine).
+    const { stub, client } = await setup(() => ({ status: 200, json: { pagination: {}, data: [] }, delayMs: 5000 }), { timeoutMs: 150 });
     const t0 = Date.now();
     const err = await failure(client.listSenders('tok', 1, soon(500)));
     const elapsed = Date.now() - t0;
     expect(err.kind).toBe('temporary');
     expect(['timeout', 'deadline']).toContain(err.reason);
     expect(elapsed).toBeGreaterThanOrEqual(450);
-    expect(elapsed).toBeLessThan(900);
+    expect(elapsed).toBeLessThan(2500);
     expect(stub.calls.length).toBeGreaterThanOrEqual(3);
   });
 
@@ -241,5 +243,20 @@ describe('parseRetryAfter', () => {
     [undefined, undefined],
   ])('%s → %s', (value, ms) => {
     expect(parseRetryAfter(value, 1000)).toBe(ms);
+  });
+});
+
+describe('a caller\'s signal (a queue worker shutting down)', () => {
+  it('cuts a send in flight at once with a temporary aborted error, and starts none after', async () => {
+    const { stub, client } = await setup(() => ({ ...queued(), delayMs: 10_000 }));
+    const controller = new AbortController();
+    const started = Date.now();
+    setTimeout(() => controller.abort(), 100);
+    const err = await failure(client.sendEmail('tok', 1, { email: 'a@b' } as never, { deadline: Date.now() + 20_000, signal: controller.signal }));
+    expect(err).toMatchObject({ kind: 'temporary', reason: 'aborted' });
+    expect(Date.now() - started).toBeLessThan(5000);
+    const again = await failure(client.listSenders('tok', 1, { deadline: Date.now() + 20_000, signal: controller.signal }));
+    expect(again.reason).toBe('aborted');
+    expect(stub.calls).toHaveLength(1);
   });
 });

@@ -151,7 +151,9 @@ describe('worker processes', { timeout: 120_000 }, () => {
 
   it('kill -9 mid-delivery loses nothing; duplicates are only the sends in flight, and are counted', async () => {
     const concurrency = 4;
-    fake.faults.set('send', { delayMs: 100 });
+    // Slow sends (about 5 s for the 70 left at the kill), so that a loaded machine cannot finish them
+    // all before the kill and leave nothing in flight to prove the point.
+    fake.faults.set('send', { delayMs: 300 });
     const victim = await startChild('victim', concurrency);
     const emails = await enqueueMessages(30, 3);
     await waitFor('some deliveries', () => fake.sent().length >= 20, 120_000);

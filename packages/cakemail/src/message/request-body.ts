@@ -4,6 +4,11 @@ import { Refusals } from '../replies.js';
 import type { MessageOptions } from './control-headers.js';
 import type { ParsedMessage } from './parsed.js';
 
+/** What the fan-out sends: one request body per recipient. */
+export interface RequestBodies {
+  forRecipient(email: string): EncodedBody;
+}
+
 export interface ResolvedEnvelope {
   readonly senderId: string;
   /** The From display name; omitted when empty. */
@@ -27,7 +32,7 @@ export const REQUEST_FRAME_ALLOWANCE = 64 * 1024;
  * charset whose characters take three UTF-8 bytes each (windows-1252 `€`, Shift_JIS half-width
  * katakana): a message made mostly of those is refused.
  */
-export class PreparedEmail {
+export class PreparedEmail implements RequestBodies {
   readonly #shared: readonly Buffer[];
   readonly #sharedLength: number;
 
@@ -72,9 +77,31 @@ export class PreparedEmail {
   }
 
   forRecipient(email: string): EncodedBody {
-    const head = Buffer.from(`{"email":${JSON.stringify(email)},`, 'utf8');
-    return { chunks: [head, ...this.#shared], length: head.length + this.#sharedLength };
+    return withRecipient(email, this.#shared, this.#sharedLength);
   }
+
+  /** The request without its `email` field, as text: what a queued message stores (StoredRequest). */
+  get stored(): string {
+    return Buffer.concat(this.#shared, this.#sharedLength).toString('utf8');
+  }
+}
+
+/** A request body kept as `PreparedEmail.stored` text (a queued message), sent again per recipient. */
+export class StoredRequest implements RequestBodies {
+  readonly #shared: Buffer;
+
+  constructor(stored: string) {
+    this.#shared = Buffer.from(stored, 'utf8');
+  }
+
+  forRecipient(email: string): EncodedBody {
+    return withRecipient(email, [this.#shared], this.#shared.length);
+  }
+}
+
+function withRecipient(email: string, shared: readonly Buffer[], sharedLength: number): EncodedBody {
+  const head = Buffer.from(`{"email":${JSON.stringify(email)},`, 'utf8');
+  return { chunks: [head, ...shared], length: head.length + sharedLength };
 }
 
 export function prepareEmail(parsed: ParsedMessage, options: MessageOptions, envelope: ResolvedEnvelope): PreparedEmail {

@@ -6,6 +6,7 @@
  * The options arrive validated (apps/gateway/src/config.ts) and are trusted as they are.
  */
 import type { Dispatcher } from 'undici';
+import { QUEUE_DEFAULTS } from '@cakemail-smtp/queue';
 import type { Backend } from '@cakemail-smtp/smtp-core';
 import { CakemailAuthenticator } from '../auth.js';
 import { CakemailClient } from '../client.js';
@@ -16,6 +17,7 @@ import { MemoryAcceptedStore, type AcceptedStore } from './accepted-store.js';
 import type { RelayContext } from './context.js';
 import { MemoryInflightMarks, type InflightMarks } from './inflight.js';
 import type { RelayObserver } from './observer.js';
+import { queueHandlers, type QueueHandlers, type RelayQueue } from './queue.js';
 import { RelaySession } from './session.js';
 
 export interface RelayConfig {
@@ -63,6 +65,11 @@ export interface RelayDeps {
   readonly lists?: ListResolver;
   /** Told after each DATA what was relayed and the reply (the development inbox). */
   readonly onRelayed?: RelayObserver;
+  /**
+   * The store-and-forward queue (QUEUE_MODE `fallback` or `always`), opened by the caller.
+   * Absent (QUEUE_MODE=off): every message is relayed while the client waits.
+   */
+  readonly queue?: RelayQueue;
 }
 
 export interface RelayBackend extends Backend {
@@ -72,6 +79,12 @@ export interface RelayBackend extends Backend {
    * a bounce still being sent then is abandoned, logged and counted as failed.
    */
   close(waitMs?: number): Promise<void>;
+  /**
+   * The queue workers' `deliver` and `bounce`, for `queue.startWorkers({ concurrency, ...handlers })`
+   * in every replica. A queued recipient stays in the accepted store for QUEUE_MAX_AGE_MS (from
+   * `deps.queue`; the queue's default without it) plus a day.
+   */
+  queueHandlers(): QueueHandlers;
 }
 
 export function createRelayBackend(config: RelayConfig, deps: RelayDeps): RelayBackend {
@@ -106,9 +119,11 @@ export function createRelayBackend(config: RelayConfig, deps: RelayDeps): RelayB
     lists: deps.lists ?? new ListResolver({ client }),
     logger: deps.logger,
     ...(deps.onRelayed === undefined ? {} : { onRelayed: deps.onRelayed }),
+    ...(deps.queue === undefined ? {} : { queue: deps.queue }),
   };
   return {
     newSession: (conn) => new RelaySession(ctx, conn),
+    queueHandlers: () => queueHandlers(ctx, deps.queue?.maxAgeMs ?? QUEUE_DEFAULTS.maxAgeMs),
     close: async (waitMs = Number.POSITIVE_INFINITY) => {
       const settled = Promise.allSettled([...ctx.background]).then(() => true);
       let timer: NodeJS.Timeout | undefined;

@@ -6,6 +6,7 @@
 import { isSmtpError } from '@cakemail-smtp/smtp-core';
 import type { CallOptions, SenderInfo } from '../client.js';
 import { CakemailError, errorLogFields } from '../errors.js';
+import type { ParsedMessage } from '../message/parsed.js';
 import type { Logger } from '../types.js';
 import { ACCEPTED_TTL_MS, acceptedKey } from './accepted-store.js';
 import { isBounceExempt, sendBounce, type RefusedRecipient } from './bounce.js';
@@ -16,6 +17,7 @@ import { withToken } from './upstream.js';
 /** A message's refused recipients to bounce, and what the bounce needs to know of the message. */
 export interface BounceRequest {
   readonly job: SendJob;
+  readonly parsed: ParsedMessage;
   readonly envelopeFrom: string;
   /** The account's sender that MAIL FROM matched. */
   readonly sender: SenderInfo;
@@ -27,15 +29,15 @@ export interface BounceRequest {
 
 /** Starts sending the bounce in the background (close() waits for it), unless the message is exempt. */
 export function bounceLater(ctx: RelayContext, log: Logger, request: BounceRequest): void {
-  const { job, envelopeFrom } = request;
-  if (!ctx.cfg.bounces || isBounceExempt(envelopeFrom, job.parsed.original, job.parsed.headers)) return;
+  const { parsed, envelopeFrom } = request;
+  if (!ctx.cfg.bounces || isBounceExempt(envelopeFrom, parsed.original, parsed.headers)) return;
   const task = bounce(ctx, log, request).finally(() => ctx.background.delete(task));
   ctx.background.add(task);
 }
 
 async function bounce(ctx: RelayContext, log: Logger, request: BounceRequest): Promise<void> {
-  const { job, envelopeFrom, sender, listId, refused, arrival } = request;
-  const { auth, accountId, parsed } = job;
+  const { job, parsed, envelopeFrom, sender, listId, refused, arrival } = request;
+  const { auth, accountId } = job;
   const opts: CallOptions = { deadline: Date.now() + ctx.cfg.deadlineMs };
   // One bounce per message: a retry after a lost 250 finds this key and sends none.
   const key = acceptedKey(accountId, parsed.fingerprint, '\0bounce');

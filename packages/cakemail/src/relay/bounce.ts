@@ -39,7 +39,15 @@ export interface BounceInput {
   readonly original: { readonly subject: string } & OriginalHeaders;
   /** When the gateway received the original. */
   readonly arrivalDate: Date;
+  /** The lines that explain what happened, before the recipients; default: refused while others got it. */
+  readonly explanation?: readonly string[];
 }
+
+/** The default explanation: a message relayed at once, some recipients refused for good. */
+const PARTIAL_EXPLANATION: readonly string[] = [
+  'Your message was accepted, but it could not be delivered to the recipients below:',
+  'Cakemail refused them for good. The other recipients got it.',
+];
 
 /** The `POST /v2/emails` body of the bounce. */
 export function buildBounce(input: BounceInput): EmailBody {
@@ -89,8 +97,7 @@ function bounceText(input: BounceInput): string {
   const lines = [
     `This is the mail system at host ${input.reportingMta}.`,
     '',
-    'Your message was accepted, but it could not be delivered to the recipients below:',
-    'Cakemail refused them for good. The other recipients got it.',
+    ...(input.explanation ?? PARTIAL_EXPLANATION),
     '',
     ...input.refused.map((r) => `<${r.address}>: ${r.reason}`),
     '',

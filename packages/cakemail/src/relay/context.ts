@@ -7,6 +7,7 @@ import type { EmailType, Logger } from '../types.js';
 import type { AcceptedStore } from './accepted-store.js';
 import type { InflightMarks } from './inflight.js';
 import type { RelayObserver } from './observer.js';
+import type { RelayQueue } from './queue.js';
 
 export interface RelayContext {
   readonly cfg: {
@@ -29,4 +30,6 @@ export interface RelayContext {
   readonly lists: ListResolver;
   readonly logger: Logger;
   readonly onRelayed?: RelayObserver;
+  /** QUEUE_MODE `fallback` or `always`; absent when `off`. */
+  readonly queue?: RelayQueue;
 }

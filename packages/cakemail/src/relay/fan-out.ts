@@ -8,13 +8,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { SmtpError } from '@cakemail-smtp/smtp-core';
 import type { AuthSession } from '../auth.js';
 import type { CallOptions } from '../client.js';
-import { errorLogFields } from '../errors.js';
-import type { ParsedMessage } from '../message/parsed.js';
-import type { PreparedEmail } from '../message/request-body.js';
+import { CakemailError, errorLogFields } from '../errors.js';
+import type { RequestBodies } from '../message/request-body.js';
 import { sendStatusReply, upstreamDiagnostic } from '../outcomes.js';
 import { CakemailReplies } from '../replies.js';
 import type { Logger } from '../types.js';
-import { ACCEPTED_TTL_MS, acceptedKey } from './accepted-store.js';
+import { ACCEPTED_TTL_MS } from './accepted-store.js';
 import type { RelayContext } from './context.js';
 import { INFLIGHT_MARGIN_MS } from './inflight.js';
 import { failureReply, withToken } from './upstream.js';
@@ -36,17 +35,29 @@ export interface Failed {
   readonly error: SmtpError;
   /** What Cakemail answered, for a bounce's Diagnostic-Code. */
   readonly upstream?: { readonly status: number; readonly message: string };
+  /** The API client's error text (no secrets), for a queued message's last error. */
+  readonly detail?: string;
+  /** Cakemail's Retry-After, in ms. */
+  readonly retryAfterMs?: number;
 }
 
 /** What a send to one recipient needs, the same for every recipient of the message. */
 export interface SendJob {
   readonly auth: AuthSession;
   readonly accountId: number;
-  readonly parsed: ParsedMessage;
-  readonly prepared: PreparedEmail;
+  readonly prepared: RequestBodies;
   readonly opts: CallOptions;
   /** A recipient in flight elsewhere is waited for until then (epoch ms). */
   readonly waitUntil: number;
+  /** The accepted store's key of one recipient of this message. */
+  readonly keyOf: (rcpt: string) => string;
+  /**
+   * Mark each recipient in flight and remember each acceptance at once (`acceptedTtlMs`): a
+   * message whose identical copy is a retry. Otherwise (a message without Message-ID and Date)
+   * the store is only read, see rememberUnidentified.
+   */
+  readonly track: boolean;
+  readonly acceptedTtlMs: number;
 }
 
 /** Sends `job` to every recipient, at most `ctx.cfg.concurrency` at once; outcomes in recipient order. */
@@ -87,11 +98,14 @@ export async function knownId(ctx: RelayContext, log: Logger, key: string, then:
 }
 
 async function sendOne(ctx: RelayContext, log: Logger, job: SendJob, rcpt: string): Promise<Outcome> {
-  const { auth, accountId, parsed, prepared, opts } = job;
-  const key = acceptedKey(accountId, parsed.fingerprint, rcpt);
-  // Only an identified message can be a retry of one in flight (see rememberUnidentified).
+  const { auth, accountId, prepared, opts } = job;
+  const key = job.keyOf(rcpt);
+  if (opts.signal?.aborted === true) {
+    return { rcpt, ok: false, error: CakemailReplies.S451_UPSTREAM_UNAVAILABLE, detail: 'not sent: the worker is shutting down' };
+  }
+  // Only a tracked message can be a retry of one in flight (see SendJob.track).
   let mark: string | undefined;
-  if (parsed.identified) {
+  if (job.track) {
     const turn = await takeTurn(ctx, log, key, job.waitUntil);
     if (turn.kind === 'accepted') return { rcpt, ok: true, id: turn.id, reused: true, key };
     if (turn.kind === 'busy') return { rcpt, ok: false, error: CakemailReplies.S451_DELIVERY_IN_PROGRESS };
@@ -107,9 +121,9 @@ async function sendOne(ctx: RelayContext, log: Logger, job: SendJob, rcpt: strin
     }
     // Remembered at once (before the mark is cleared), so a retry after a 250 lost on the way,
     // or one waiting on the mark, sends nothing twice.
-    if (parsed.identified) {
+    if (job.track) {
       try {
-        await ctx.store.put(key, result.id, ACCEPTED_TTL_MS);
+        await ctx.store.put(key, result.id, job.acceptedTtlMs);
       } catch (err) {
         log.warn({ err: errorLogFields(err) }, 'accepted store unavailable, a retry may send this recipient again');
       }
@@ -118,7 +132,14 @@ async function sendOne(ctx: RelayContext, log: Logger, job: SendJob, rcpt: strin
   } catch (err) {
     const error = failureReply(log, err, 'send');
     const upstream = upstreamDiagnostic(err, error);
-    return { rcpt, ok: false, error, ...(upstream === undefined ? {} : { upstream }) };
+    return {
+      rcpt,
+      ok: false,
+      error,
+      ...(upstream === undefined ? {} : { upstream }),
+      ...(err instanceof CakemailError ? { detail: err.message } : {}),
+      ...(err instanceof CakemailError && err.retryAfterMs !== undefined ? { retryAfterMs: err.retryAfterMs } : {}),
+    };
   } finally {
     if (mark !== undefined) await ctx.inflight.release(key, mark);
   }

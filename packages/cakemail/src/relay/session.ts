@@ -18,10 +18,13 @@ import { prepareEmail } from '../message/request-body.js';
 import { temporaryReply } from '../outcomes.js';
 import { CakemailReplies } from '../replies.js';
 import type { Logger } from '../types.js';
+import { ACCEPTED_TTL_MS, acceptedKey } from './accepted-store.js';
+import { isBounceExempt } from './bounce.js';
 import { bounceLater } from './bounce-later.js';
 import type { RelayContext } from './context.js';
 import { rememberUnidentified, sendAll, type Accepted, type Failed, type SendJob } from './fan-out.js';
 import type { RecipientOutcome } from './observer.js';
+import { enqueueMessage, type QueuedBody, type QueueRequest } from './queue.js';
 import { failureReply, withToken } from './upstream.js';
 
 /** MAIL FROM looks for the sender in at most this many of the login's accounts. */
@@ -40,6 +43,8 @@ export class RelaySession implements Session {
   readonly #log: Logger;
   readonly #sessionId: string;
   #auth: AuthSession | undefined;
+  /** The AUTH username (a queued message names it, see QueuedBody.login). */
+  #username = '';
   /** The login's account in which MAIL FROM was found a confirmed sender. */
   #senderAccount: number | undefined;
 
@@ -55,6 +60,7 @@ export class RelaySession implements Session {
     const outcome = await this.#s.auth.authenticate(credentials.username, credentials.password);
     if (!outcome.ok) return { ok: false, reason: outcome.reason === 'mfa' ? 'denied' : outcome.reason, reply: outcome.reply };
     this.#auth = outcome.session;
+    this.#username = credentials.username;
     return { ok: true };
   }
 
@@ -155,13 +161,52 @@ export class RelaySession implements Session {
     });
     this.#log.debug({ from: info.from, headerFrom: parsed.from?.address, to: info.to }, 'relaying message');
 
+    // What a queued copy holds (QUEUE_MODE fallback and always).
+    const queued = (recipients: readonly string[], lastError?: string): QueueRequest => {
+      const noBounce = isBounceExempt(info.from, parsed.original, parsed.headers);
+      const body: QueuedBody = {
+        v: 1,
+        accountId,
+        login: this.#username,
+        request: prepared.stored,
+        fingerprint: parsed.fingerprint,
+        identified: parsed.identified,
+        sender: { id: sender.id, email: sender.email },
+        listId,
+        original: {
+          subject: parsed.subject,
+          ...(parsed.original.messageId === undefined ? {} : { messageId: parsed.original.messageId }),
+          ...(parsed.original.date === undefined ? {} : { date: parsed.original.date }),
+        },
+        noBounce,
+        arrival: started,
+      };
+      const isBounce =
+        info.from.trim() === '' || parsed.headers.some((h) => h.name.toLowerCase() === 'x-gateway-bounce' && h.value.trim().toLowerCase() === 'yes');
+      return { body, auth, envelopeFrom: info.from, recipients, isBounce, ...(lastError === undefined ? {} : { lastError }) };
+    };
+
+    const rq = this.#s.queue;
+    if (rq?.mode === 'always') {
+      // Stored before the reply, every recipient; the workers relay it (no POST on the client's path).
+      const answer = await enqueueMessage(rq, this.#log, queued(info.to));
+      if (!answer.ok) throw answer.reply;
+      this.#log.info(
+        { event: 'queued', accountId, fingerprint: parsed.fingerprint.slice(0, 16), bytes: prepared.size, recipients: info.to.length, queueId: answer.id },
+        'queued for delivery to Cakemail',
+      );
+      return `Ok: queued as ${answer.id}`;
+    }
+
     const job: SendJob = {
       auth,
       accountId,
-      parsed,
       prepared,
       opts,
       waitUntil: Math.min(started + this.#s.cfg.inflightWaitMs, opts.deadline),
+      keyOf: (rcpt) => acceptedKey(accountId, parsed.fingerprint, rcpt),
+      track: parsed.identified,
+      acceptedTtlMs: ACCEPTED_TTL_MS,
     };
     const outcomes = await sendAll(this.#s, this.#log, job, info.to);
 
@@ -174,7 +219,16 @@ export class RelaySession implements Session {
     const failed = outcomes.filter((o): o is Failed => !o.ok);
     const temporary = failed.filter((o) => o.error.temporary);
     const refused = failed.filter((o) => !o.error.temporary);
-    if (!parsed.identified) await rememberUnidentified(this.#s, this.#log, accepted, temporary.length > 0);
+    // QUEUE_MODE=fallback: what failed temporarily is queued (when the queue takes it), and the
+    // client is answered 250. What Cakemail refused for good never is.
+    let queueId: string | undefined;
+    if (rq !== undefined && temporary.length > 0) {
+      const first = temporary[0];
+      const answer = await enqueueMessage(rq, this.#log, queued(temporary.map((o) => o.rcpt), first?.detail ?? first?.error.message));
+      if (answer.ok) queueId = answer.id;
+    }
+    const retryExpected = temporary.length > 0 && queueId === undefined;
+    if (!parsed.identified) await rememberUnidentified(this.#s, this.#log, accepted, retryExpected);
     this.#log.info(
       {
         event: 'relayed',
@@ -187,20 +241,29 @@ export class RelaySession implements Session {
         refused: refused.length,
         temporaryFailures: temporary.length,
         ids: accepted.map((o) => o.id),
+        ...(queueId === undefined ? {} : { queueId, queued: temporary.length }),
         durationMs: Date.now() - started,
       },
-      temporary.length ? 'relay incomplete, client will retry' : 'relayed to Cakemail',
+      retryExpected ? 'relay incomplete, client will retry' : queueId === undefined ? 'relayed to Cakemail' : 'relay incomplete, the rest queued',
     );
     if (refused.length) {
       this.#log.debug({ refused: refused.map((o) => ({ to: o.rcpt, reply: o.error.line })) }, 'recipients refused by Cakemail');
     }
 
     // Accepted recipients are in the store already: the retry skips them.
-    if (temporary.length > 0) throw temporaryReply(temporary.map((o) => o.error));
+    if (retryExpected) throw temporaryReply(temporary.map((o) => o.error));
     const first = accepted[0];
-    if (first === undefined) throw refused[0]?.error ?? Replies.S451_INTERNAL;
-    if (refused.length > 0) bounceLater(this.#s, this.#log, { job, envelopeFrom: info.from, sender, listId, refused, arrival: started });
-    let text = `Ok: queued as ${first.id}${accepted.length > 1 ? ` (+${accepted.length - 1} more)` : ''}`;
+    if (first === undefined && queueId === undefined) throw refused[0]?.error ?? Replies.S451_INTERNAL;
+    if (refused.length > 0) {
+      bounceLater(this.#s, this.#log, { job, parsed, envelopeFrom: info.from, sender, listId, refused, arrival: started });
+    }
+    const ids = first === undefined ? '' : `${first.id}${accepted.length > 1 ? ` (+${accepted.length - 1} more)` : ''}`;
+    let text =
+      queueId === undefined
+        ? `Ok: queued as ${ids}`
+        : `Ok: queued as ${queueId}; delivery to Cakemail deferred` +
+          (temporary.length < info.to.length ? ` for ${temporary.length} of ${info.to.length} recipients` : '') +
+          (first === undefined ? '' : `; accepted by Cakemail: ${ids}`);
     if (refused.length > 0) text += `; not sent to ${namesOf(refused.map((o) => o.rcpt))}: ${refused[0]?.error.message ?? ''}`;
     return text.length > 400 ? `${text.slice(0, 397)}...` : text;
   }
