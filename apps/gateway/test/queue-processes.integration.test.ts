@@ -120,13 +120,14 @@ async function metric(g: Gateway, name: string, labels = ''): Promise<number> {
 it('kill -9 while delivering, then a restart: every recipient delivered; duplicates only the sends in flight, counted, at most QUEUE_CONCURRENCY', async () => {
   const env = { ...queueEnv(redis, 'always'), QUEUE_CONCURRENCY: '4', LOG_LEVEL: 'info' };
   const first = await startGatewayProcess(env);
-  // each send takes a while, so that the kill finds sends in flight
-  fake.faults.set('send', { delayMs: 400 });
+  // each send takes 2 s (15 rounds of 4 for 60 messages): however slow the machine is at sending them,
+  // the kill finds deliveries left and sends in flight
+  fake.faults.set('send', { delayMs: 2000 });
   const recipients = Array.from({ length: 60 }, (_, i) => `crash-${i}@example.net`);
   const replies = await sendAll([first.smtpPort], recipients);
   for (const line of replies) expect(line).toMatch(/^250 2\.0\.0 Ok: queued as [0-9a-f]{20}$/);
 
-  await eventually(() => fake.sent().length >= 8, 120_000, 'deliveries under way');
+  await eventually(() => fake.sent().length >= 4, 120_000, 'deliveries under way');
   first.child.kill('SIGKILL');
   await once(first.child, 'exit');
   const beforeRestart = fake.sent().length;
