@@ -151,6 +151,23 @@ describe('QUEUE_MODE=fallback', () => {
     expect(delivered()).toEqual(['one@example.net', 'three@example.net', 'two@example.net']);
   });
 
+  it('queues the temporary failures and bounces the refusals for good when nothing was accepted at once', async () => {
+    await start('fallback');
+    api.faults.add('send', { status: 422, body: { detail: [{ loc: ['body'], msg: 'bad recipient', type: 'value_error' }] }, match: { email: 'one@example.net' } });
+    api.faults.add('send', { status: 503, match: { email: 'two@example.net' } });
+    const s = await session();
+    const text = await send(s, message(), ['one@example.net', 'two@example.net']);
+    expect(text).toMatch(/^Ok: queued as [0-9a-f]{20}; delivery to Cakemail deferred for 1 of 2 recipients; not sent to one@example\.net: Cakemail rejected the message: bad recipient$/);
+    expect(enqueued.map((m) => m.recipients)).toEqual([['two@example.net']]);
+    await waitFor('the bounce', () => bounces().length === 1);
+    expect(textOf(bounces()[0])).toContain('<one@example.net>: bad recipient');
+    api.faults.clear();
+    startWorkers();
+    await waitFor('delivery', drained);
+    expect(delivered()).toEqual(['two@example.net']);
+    expect(bounces()).toHaveLength(1);
+  });
+
   it('answers a refusal for good at once and never queues it', async () => {
     await start('fallback');
     api.faults.set('send', { status: 422, body: { detail: [{ loc: ['body'], msg: 'bad content', type: 'value_error' }] } });
@@ -293,6 +310,20 @@ describe('queue workers', () => {
     for (const secret of [job.session.accessToken, job.session.refreshToken, result.session?.accessToken ?? '?', DEFAULT_USER.password]) {
       expect(all).not.toContain(secret);
     }
+  });
+
+  it('refreshes a login once for all the jobs queued from it', async () => {
+    await start('always');
+    const s = await session();
+    await send(s, message(), ['one@example.net']);
+    await send(s, message(), ['two@example.net']);
+    api.expireTokens();
+    const { deliver } = backend.queueHandlers();
+    const [a, b] = [jobOf(enqueued[0], 'login-a'), jobOf(enqueued[1], 'login-b')];
+    const results = await Promise.all([deliver(a, new AbortController().signal), deliver(b, new AbortController().signal)]);
+    expect(delivered()).toEqual(['one@example.net', 'two@example.net']);
+    expect(api.callsTo('token').map((c) => (c.body as Record<string, string>)['grant_type'])).toEqual(['password', 'refresh_token']);
+    expect(results[0]?.session?.accessToken).toBe(results[1]?.session?.accessToken);
   });
 
   it('a refresh refused: every recipient 5.7.0, bounced through a live login of the same user', async () => {
