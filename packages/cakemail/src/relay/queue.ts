@@ -12,6 +12,7 @@
  * knows is accepted without a POST, so a retried attempt (or one replayed after a crash) never
  * sends again what Cakemail accepted. Only a POST in flight at a crash can go out twice.
  */
+import { createHash } from 'node:crypto';
 import { Replies, isSmtpError, type SmtpError } from '@cakemail-smtp/smtp-core';
 import {
   QueueUnavailableError,
@@ -137,11 +138,12 @@ export function queueHandlers(ctx: RelayContext, maxAgeMs: number): QueueHandler
   // The store must know a queued recipient for as long as its job may be retried: the
   // message's whole life, plus a day (the SMTP path's TTL) for the attempt at its end.
   const acceptedTtlMs = Math.max(ACCEPTED_TTL_MS, maxAgeMs + ACCEPTED_TTL_MS);
+  const sessions = new RestoredLogins(ctx);
 
   const deliver: DeliverFn<QueuedBody, QueuedSession> = async (job, signal) => {
     const { body } = job;
     const log = ctx.logger.child({ queueId: job.id });
-    const auth = ctx.auth.restore(job.session, [body.accountId]);
+    const auth = sessions.get(job.session, body.accountId);
     const started = Date.now();
     const opts: CallOptions = { deadline: started + ctx.cfg.deadlineMs, signal };
     const outcomes = await sendAll(
@@ -190,7 +192,7 @@ export function queueHandlers(ctx: RelayContext, maxAgeMs: number): QueueHandler
       log.info({ event: 'bounce_suppressed', recipients: failures.length }, 'queued message not delivered; it never causes a bounce');
       return;
     }
-    const own = ctx.auth.restore(job.session, [body.accountId]);
+    const own = sessions.get(job.session, body.accountId);
     let failure: unknown;
     for (const auth of [own, undefined]) {
       // The message's own session first; when it expired past refresh, a live login of the same user.
@@ -215,6 +217,38 @@ export function queueHandlers(ctx: RelayContext, maxAgeMs: number): QueueHandler
   };
 
   return { deliver, bounce };
+}
+
+/** Restored logins kept at most, per replica (the oldest go first). */
+const MAX_RESTORED_LOGINS = 10_000;
+
+/**
+ * The logins of queued messages in this replica, by refresh token: the jobs queued from one
+ * login share one session, so its access token is refreshed once for all of them (not once per
+ * job), and a job stored with older tokens gets the refreshed ones (deliver returns them).
+ * Keyed by a hash: the map holds no token as a key. A login refused for good is restored anew.
+ */
+class RestoredLogins {
+  readonly #ctx: RelayContext;
+  readonly #logins = new Map<string, AuthSession>();
+
+  constructor(ctx: RelayContext) {
+    this.#ctx = ctx;
+  }
+
+  get(tokens: QueuedSession, accountId: number): AuthSession {
+    const key = createHash('sha256').update(tokens.refreshToken).digest('base64url');
+    const found = this.#logins.get(key);
+    if (found !== undefined && !found.expired) return found;
+    const login = this.#ctx.auth.restore(tokens, [accountId]);
+    this.#logins.delete(key);
+    this.#logins.set(key, login);
+    if (this.#logins.size > MAX_RESTORED_LOGINS) {
+      const oldest = this.#logins.keys().next();
+      if (!oldest.done) this.#logins.delete(oldest.value);
+    }
+    return login;
+  }
 }
 
 /** One recipient's fan-out outcome as the queue counts it. */
