@@ -1,6 +1,8 @@
 // QUEUE_MODE fallback and always: the relay against testkit's fake Cakemail API, with the queue
 // on a real redis-server (AOF on) and the accepted store on the same Redis.
 import { randomBytes } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
@@ -386,6 +388,20 @@ describe('queue workers', () => {
     expect([...first.outcomes.values()].map((o) => o.kind)).toEqual(['accepted', 'accepted']);
   });
 
+  it('stores no token, password or message content in Redis in plain text (the AOF on disk)', async () => {
+    await start('fallback');
+    api.faults.set('send', { status: 503 });
+    const s = await session();
+    await send(s, message(['X-Secret-Note: Tiramisu recipe'], '<content-check@example.com>'), ['one@example.net']);
+    const m = enqueued[0];
+    expect(m).toBeDefined();
+    const aof = await readTree(redis.dir);
+    expect(aof).toContain('one@example.net'); // the clear metadata is there: the check reads the right files
+    for (const secret of [m?.session.accessToken ?? '?', m?.session.refreshToken ?? '?', DEFAULT_USER.password, 'Invoice 42', 'Hello there', 'Tiramisu', 'content-check']) {
+      expect(aof).not.toContain(secret);
+    }
+  });
+
   it('keeps a queued recipient in the accepted store for longer than QUEUE_MAX_AGE_MS', async () => {
     const maxAgeMs = 3 * 86_400_000;
     await start('always', { maxAgeMs });
@@ -416,6 +432,13 @@ describe('queue workers', () => {
     expect(delivered()).toEqual(['one@example.net', 'one@example.net']);
   });
 });
+
+/** Every file under `dir`, as latin1 text. */
+async function readTree(dir: string): Promise<string> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  const files = entries.filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name));
+  return (await Promise.all(files.map((f) => readFile(f, 'latin1')))).join('\n');
+}
 
 /** The job a worker would see for what the session enqueued. */
 function jobOf(m: QueueMessage<QueuedBody, QueuedSession> | undefined, id: string): QueuedJob<QueuedBody, QueuedSession> {
