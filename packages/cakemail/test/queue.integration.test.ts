@@ -6,10 +6,11 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
 import { openQueue, QueueUnavailableError, type MessageQueue, type QueueMessage, type QueueOptions, type QueuedJob } from '@cakemail-smtp/queue';
 import type { Session } from '@cakemail-smtp/smtp-core';
 import { createFakeCakemail, DEFAULT_SENDER, DEFAULT_USER, startRedisProxy, type FakeCakemail, type SentEmail } from '@cakemail-smtp/testkit';
+import { CakemailClient } from '../src/client.js';
 import { createRelayBackend, type RelayBackend } from '../src/relay/backend.js';
 import { queuedKey, type QueuedBody, type QueuedSession, type QueueMode } from '../src/relay/queue.js';
 import { RedisAcceptedStore } from '../src/relay/redis-accepted-store.js';
@@ -55,7 +56,22 @@ afterEach(async () => {
   await api.close();
 });
 
-async function start(mode: Exclude<QueueMode, 'off'>, options: Partial<QueueOptions> = {}): Promise<void> {
+/** Counts the sends in flight at once. */
+class CountingClient extends CakemailClient {
+  #inFlight = 0;
+  maxInFlight = 0;
+
+  override async sendEmail(...args: Parameters<CakemailClient['sendEmail']>): ReturnType<CakemailClient['sendEmail']> {
+    this.maxInFlight = Math.max(this.maxInFlight, ++this.#inFlight);
+    try {
+      return await super.sendEmail(...args);
+    } finally {
+      this.#inFlight--;
+    }
+  }
+}
+
+async function start(mode: Exclude<QueueMode, 'off'>, options: Partial<QueueOptions> = {}, client?: CakemailClient): Promise<void> {
   const maxAgeMs = options.maxAgeMs ?? 60_000;
   queue = await openQueue<QueuedBody, QueuedSession>({
     redisUrl: options.redisUrl ?? redis.url,
@@ -75,7 +91,13 @@ async function start(mode: Exclude<QueueMode, 'off'>, options: Partial<QueueOpti
   };
   storePrefix = `t:${randomBytes(4).toString('hex')}`;
   store = await RedisAcceptedStore.connect({ url: redis.url, keyPrefix: storePrefix });
-  backend = createRelayBackend(relayConfig(api.url), { logger: recordingLogger(), store, inflight: store.inflight, queue: { mode, queue, maxAgeMs } });
+  backend = createRelayBackend(relayConfig(api.url), {
+    logger: recordingLogger(),
+    store,
+    inflight: store.inflight,
+    queue: { mode, queue, maxAgeMs },
+    ...(client === undefined ? {} : { client }),
+  });
 }
 
 /** The workers of this replica; queue.close() stops them. */
@@ -362,6 +384,30 @@ describe('queue workers', () => {
     startWorkers();
     await waitFor('delivery', drained);
     expect(delivered()).toEqual(['one@example.net', 'zero@example.net']);
+  });
+
+  it('sends one recipient at a time, and leaves the rest for the next attempt after a temporary failure', async () => {
+    const client = new CountingClient({ apiUrl: api.url, timeoutMs: 2000, connections: 8 });
+    onTestFinished(() => client.close());
+    await start('always', {}, client);
+    const s = await session();
+    await send(s, message(), ['one@example.net', 'two@example.net', 'three@example.net', 'four@example.net']);
+    api.faults.add('send', { delayMs: 100 });
+    const { deliver } = backend.queueHandlers();
+    const first = await deliver(jobOf(enqueued[0], 'one-at-a-time'), new AbortController().signal);
+    expect([...first.outcomes.values()].map((o) => o.kind)).toEqual(['accepted', 'accepted', 'accepted', 'accepted']);
+    expect(client.maxInFlight).toBe(1);
+
+    await send(s, message(), ['one@example.net', 'two@example.net', 'three@example.net']);
+    api.faults.set('send', { status: 503, match: { email: 'two@example.net' } });
+    const second = await deliver(jobOf(enqueued[1], 'stops'), new AbortController().signal);
+    expect([...second.outcomes.entries()].map(([rcpt, o]) => [rcpt, o.kind])).toEqual([
+      ['one@example.net', 'accepted'],
+      ['two@example.net', 'temporary'],
+      ['three@example.net', 'temporary'],
+    ]);
+    expect(second.outcomes.get('three@example.net')).toMatchObject({ reason: expect.stringMatching(/^not tried after: Cakemail POST \/v2\/emails/) });
+    expect(sendsTo('three@example.net')).toBe(1);
   });
 
   it('stops sending when its signal aborts (shutdown): the recipients stay temporary', async () => {

@@ -34,7 +34,7 @@ import type { Logger } from '../types.js';
 import { ACCEPTED_TTL_MS, acceptedKey } from './accepted-store.js';
 import { sendBounce, type RefusedRecipient } from './bounce.js';
 import type { RelayContext } from './context.js';
-import { sendAll, type Outcome } from './fan-out.js';
+import { sendOne, type Failed, type Outcome, type SendJob } from './fan-out.js';
 import { withToken } from './upstream.js';
 
 /** QUEUE_MODE. `off`: no queue (RelayDeps.queue absent). */
@@ -145,22 +145,34 @@ export function queueHandlers(ctx: RelayContext, maxAgeMs: number): QueueHandler
     const log = ctx.logger.child({ queueId: job.id });
     const auth = sessions.get(job.session, body.accountId);
     const started = Date.now();
-    const opts: CallOptions = { deadline: started + ctx.cfg.deadlineMs, signal };
-    const outcomes = await sendAll(
-      ctx,
-      log,
-      {
+    const prepared = new StoredRequest(body.request);
+    // One recipient at a time, so a job has at most one POST in flight: a kill -9 duplicates at
+    // most QUEUE_CONCURRENCY sends per replica. Each send has the budget of one message
+    // (UPSTREAM_DEADLINE_MS, which the in-flight marks outlive). After a temporary failure
+    // (Cakemail unavailable, rate-limited, the token outage) the rest is not tried: it would
+    // most likely fail the same way, and the next attempt takes it up.
+    const outcomes: Outcome[] = [];
+    let stop: Failed | undefined;
+    for (const rcpt of job.recipients) {
+      if (stop !== undefined) {
+        outcomes.push({ ...stop, rcpt, detail: `not tried after: ${stop.detail ?? stop.error.message}` });
+        continue;
+      }
+      const opts: CallOptions = { deadline: Date.now() + ctx.cfg.deadlineMs, signal };
+      const send: SendJob = {
         auth,
         accountId: body.accountId,
-        prepared: new StoredRequest(body.request),
+        prepared,
         opts,
-        waitUntil: Math.min(started + ctx.cfg.inflightWaitMs, opts.deadline),
-        keyOf: (rcpt) => queuedKey(body, job.id, rcpt),
+        waitUntil: Math.min(Date.now() + ctx.cfg.inflightWaitMs, opts.deadline),
+        keyOf: (address) => queuedKey(body, job.id, address),
         track: true,
         acceptedTtlMs,
-      },
-      job.recipients,
-    );
+      };
+      const o = await sendOne(ctx, log, send, rcpt);
+      outcomes.push(o);
+      if (!o.ok && o.error.temporary) stop = o;
+    }
     const map = new Map<string, QueueOutcome>();
     for (const o of outcomes) map.set(o.rcpt, queueOutcome(o, auth.expired));
     const counts = { accepted: 0, temporary: 0, permanent: 0 };
