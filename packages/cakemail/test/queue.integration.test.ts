@@ -160,6 +160,21 @@ describe('QUEUE_MODE=fallback', () => {
     expect(bounces()).toHaveLength(0);
   });
 
+  it('40 messages during an outage: each gets 250 with its own queue id, and each reaches Cakemail exactly once after it', async () => {
+    await start('fallback');
+    api.faults.set('send', { status: 503 });
+    const texts = await Promise.all(
+      Array.from({ length: 40 }, async (_, i) => send(await session(), message([], `<bulk-${i}@example.com>`), [`r${i}@example.net`])),
+    );
+    expect(texts.every((t) => /^Ok: queued as [0-9a-f]{20}; delivery to Cakemail deferred$/.test(t))).toBe(true);
+    expect(new Set(texts).size).toBe(40);
+    expect(api.sent()).toHaveLength(0);
+    api.faults.clear();
+    startWorkers();
+    await waitFor('delivery', drained, 60_000);
+    expect(delivered()).toEqual(Array.from({ length: 40 }, (_, i) => `r${i}@example.net`).sort());
+  });
+
   it('queues only the recipients Cakemail did not accept; those it accepted are sent once', async () => {
     await start('fallback');
     api.faults.set('send', { status: 503, match: { email: 'three@example.net' } });

@@ -7,8 +7,8 @@
  * been answered already), the accepted store's identity of the message, what a bounce needs,
  * and the login's tokens, never the password. The queue seals body and session (AES-256-GCM).
  *
- * `deliver` sends to each pending recipient through the fan-out, the same per-recipient send
- * as the SMTP session's, with the accepted store and the in-flight marks: a recipient the store
+ * `deliver` sends to each pending recipient, one at a time, with the fan-out's per-recipient
+ * send (the SMTP session's), the accepted store and the in-flight marks: a recipient the store
  * knows is accepted without a POST, so a retried attempt (or one replayed after a crash) never
  * sends again what Cakemail accepted. Only a POST in flight at a crash can go out twice.
  */
