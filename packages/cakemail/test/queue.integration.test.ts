@@ -1,13 +1,16 @@
 // QUEUE_MODE fallback and always: the relay against testkit's fake Cakemail API, with the queue
 // on a real redis-server (AOF on) and the accepted store on the same Redis.
 import { randomBytes } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
 import { openQueue, QueueUnavailableError, type MessageQueue, type QueueMessage, type QueueOptions, type QueuedJob } from '@cakemail-smtp/queue';
 import type { Session } from '@cakemail-smtp/smtp-core';
 import { createFakeCakemail, DEFAULT_SENDER, DEFAULT_USER, startRedisProxy, type FakeCakemail, type SentEmail } from '@cakemail-smtp/testkit';
+import { CakemailClient } from '../src/client.js';
 import { createRelayBackend, type RelayBackend } from '../src/relay/backend.js';
 import { queuedKey, type QueuedBody, type QueuedSession, type QueueMode } from '../src/relay/queue.js';
 import { RedisAcceptedStore } from '../src/relay/redis-accepted-store.js';
@@ -53,7 +56,22 @@ afterEach(async () => {
   await api.close();
 });
 
-async function start(mode: Exclude<QueueMode, 'off'>, options: Partial<QueueOptions> = {}): Promise<void> {
+/** Counts the sends in flight at once. */
+class CountingClient extends CakemailClient {
+  #inFlight = 0;
+  maxInFlight = 0;
+
+  override async sendEmail(...args: Parameters<CakemailClient['sendEmail']>): ReturnType<CakemailClient['sendEmail']> {
+    this.maxInFlight = Math.max(this.maxInFlight, ++this.#inFlight);
+    try {
+      return await super.sendEmail(...args);
+    } finally {
+      this.#inFlight--;
+    }
+  }
+}
+
+async function start(mode: Exclude<QueueMode, 'off'>, options: Partial<QueueOptions> = {}, client?: CakemailClient): Promise<void> {
   const maxAgeMs = options.maxAgeMs ?? 60_000;
   queue = await openQueue<QueuedBody, QueuedSession>({
     redisUrl: options.redisUrl ?? redis.url,
@@ -73,7 +91,13 @@ async function start(mode: Exclude<QueueMode, 'off'>, options: Partial<QueueOpti
   };
   storePrefix = `t:${randomBytes(4).toString('hex')}`;
   store = await RedisAcceptedStore.connect({ url: redis.url, keyPrefix: storePrefix });
-  backend = createRelayBackend(relayConfig(api.url), { logger: recordingLogger(), store, inflight: store.inflight, queue: { mode, queue, maxAgeMs } });
+  backend = createRelayBackend(relayConfig(api.url), {
+    logger: recordingLogger(),
+    store,
+    inflight: store.inflight,
+    queue: { mode, queue, maxAgeMs },
+    ...(client === undefined ? {} : { client }),
+  });
 }
 
 /** The workers of this replica; queue.close() stops them. */
@@ -136,6 +160,21 @@ describe('QUEUE_MODE=fallback', () => {
     expect(bounces()).toHaveLength(0);
   });
 
+  it('40 messages during an outage: each gets 250 with its own queue id, and each reaches Cakemail exactly once after it', async () => {
+    await start('fallback');
+    api.faults.set('send', { status: 503 });
+    const texts = await Promise.all(
+      Array.from({ length: 40 }, async (_, i) => send(await session(), message([], `<bulk-${i}@example.com>`), [`r${i}@example.net`])),
+    );
+    expect(texts.every((t) => /^Ok: queued as [0-9a-f]{20}; delivery to Cakemail deferred$/.test(t))).toBe(true);
+    expect(new Set(texts).size).toBe(40);
+    expect(api.sent()).toHaveLength(0);
+    api.faults.clear();
+    startWorkers();
+    await waitFor('delivery', drained, 60_000);
+    expect(delivered()).toEqual(Array.from({ length: 40 }, (_, i) => `r${i}@example.net`).sort());
+  });
+
   it('queues only the recipients Cakemail did not accept; those it accepted are sent once', async () => {
     await start('fallback');
     api.faults.set('send', { status: 503, match: { email: 'three@example.net' } });
@@ -149,6 +188,23 @@ describe('QUEUE_MODE=fallback', () => {
     startWorkers();
     await waitFor('delivery', drained);
     expect(delivered()).toEqual(['one@example.net', 'three@example.net', 'two@example.net']);
+  });
+
+  it('queues the temporary failures and bounces the refusals for good when nothing was accepted at once', async () => {
+    await start('fallback');
+    api.faults.add('send', { status: 422, body: { detail: [{ loc: ['body'], msg: 'bad recipient', type: 'value_error' }] }, match: { email: 'one@example.net' } });
+    api.faults.add('send', { status: 503, match: { email: 'two@example.net' } });
+    const s = await session();
+    const text = await send(s, message(), ['one@example.net', 'two@example.net']);
+    expect(text).toMatch(/^Ok: queued as [0-9a-f]{20}; delivery to Cakemail deferred for 1 of 2 recipients; not sent to one@example\.net: Cakemail rejected the message: bad recipient$/);
+    expect(enqueued.map((m) => m.recipients)).toEqual([['two@example.net']]);
+    await waitFor('the bounce', () => bounces().length === 1);
+    expect(textOf(bounces()[0])).toContain('<one@example.net>: bad recipient');
+    api.faults.clear();
+    startWorkers();
+    await waitFor('delivery', drained);
+    expect(delivered()).toEqual(['two@example.net']);
+    expect(bounces()).toHaveLength(1);
   });
 
   it('answers a refusal for good at once and never queues it', async () => {
@@ -295,6 +351,20 @@ describe('queue workers', () => {
     }
   });
 
+  it('refreshes a login once for all the jobs queued from it', async () => {
+    await start('always');
+    const s = await session();
+    await send(s, message(), ['one@example.net']);
+    await send(s, message(), ['two@example.net']);
+    api.expireTokens();
+    const { deliver } = backend.queueHandlers();
+    const [a, b] = [jobOf(enqueued[0], 'login-a'), jobOf(enqueued[1], 'login-b')];
+    const results = await Promise.all([deliver(a, new AbortController().signal), deliver(b, new AbortController().signal)]);
+    expect(delivered()).toEqual(['one@example.net', 'two@example.net']);
+    expect(api.callsTo('token').map((c) => (c.body as Record<string, string>)['grant_type'])).toEqual(['password', 'refresh_token']);
+    expect(results[0]?.session?.accessToken).toBe(results[1]?.session?.accessToken);
+  });
+
   it('a refresh refused: every recipient 5.7.0, bounced through a live login of the same user', async () => {
     await start('always');
     const s = await session();
@@ -331,6 +401,30 @@ describe('queue workers', () => {
     expect(delivered()).toEqual(['one@example.net', 'zero@example.net']);
   });
 
+  it('sends one recipient at a time, and leaves the rest for the next attempt after a temporary failure', async () => {
+    const client = new CountingClient({ apiUrl: api.url, timeoutMs: 2000, connections: 8 });
+    onTestFinished(() => client.close());
+    await start('always', {}, client);
+    const s = await session();
+    await send(s, message(), ['one@example.net', 'two@example.net', 'three@example.net', 'four@example.net']);
+    api.faults.add('send', { delayMs: 100 });
+    const { deliver } = backend.queueHandlers();
+    const first = await deliver(jobOf(enqueued[0], 'one-at-a-time'), new AbortController().signal);
+    expect([...first.outcomes.values()].map((o) => o.kind)).toEqual(['accepted', 'accepted', 'accepted', 'accepted']);
+    expect(client.maxInFlight).toBe(1);
+
+    await send(s, message(), ['one@example.net', 'two@example.net', 'three@example.net']);
+    api.faults.set('send', { status: 503, match: { email: 'two@example.net' } });
+    const second = await deliver(jobOf(enqueued[1], 'stops'), new AbortController().signal);
+    expect([...second.outcomes.entries()].map(([rcpt, o]) => [rcpt, o.kind])).toEqual([
+      ['one@example.net', 'accepted'],
+      ['two@example.net', 'temporary'],
+      ['three@example.net', 'temporary'],
+    ]);
+    expect(second.outcomes.get('three@example.net')).toMatchObject({ reason: expect.stringMatching(/^not tried after: Cakemail POST \/v2\/emails/) });
+    expect(sendsTo('three@example.net')).toBe(1);
+  });
+
   it('stops sending when its signal aborts (shutdown): the recipients stay temporary', async () => {
     await start('always');
     const s = await session();
@@ -353,6 +447,20 @@ describe('queue workers', () => {
     expect(api.sent()).toHaveLength(2);
     expect([...second.outcomes.values()]).toEqual([...first.outcomes.values()]);
     expect([...first.outcomes.values()].map((o) => o.kind)).toEqual(['accepted', 'accepted']);
+  });
+
+  it('stores no token, password or message content in Redis in plain text (the AOF on disk)', async () => {
+    await start('fallback');
+    api.faults.set('send', { status: 503 });
+    const s = await session();
+    await send(s, message(['X-Secret-Note: Tiramisu recipe'], '<content-check@example.com>'), ['one@example.net']);
+    const m = enqueued[0];
+    expect(m).toBeDefined();
+    const aof = await readTree(redis.dir);
+    expect(aof).toContain('one@example.net'); // the clear metadata is there: the check reads the right files
+    for (const secret of [m?.session.accessToken ?? '?', m?.session.refreshToken ?? '?', DEFAULT_USER.password, 'Invoice 42', 'Hello there', 'Tiramisu', 'content-check']) {
+      expect(aof).not.toContain(secret);
+    }
   });
 
   it('keeps a queued recipient in the accepted store for longer than QUEUE_MAX_AGE_MS', async () => {
@@ -385,6 +493,13 @@ describe('queue workers', () => {
     expect(delivered()).toEqual(['one@example.net', 'one@example.net']);
   });
 });
+
+/** Every file under `dir`, as latin1 text. */
+async function readTree(dir: string): Promise<string> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  const files = entries.filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name));
+  return (await Promise.all(files.map((f) => readFile(f, 'latin1')))).join('\n');
+}
 
 /** The job a worker would see for what the session enqueued. */
 function jobOf(m: QueueMessage<QueuedBody, QueuedSession> | undefined, id: string): QueuedJob<QueuedBody, QueuedSession> {

@@ -97,7 +97,8 @@ export async function knownId(ctx: RelayContext, log: Logger, key: string, then:
   }
 }
 
-async function sendOne(ctx: RelayContext, log: Logger, job: SendJob, rcpt: string): Promise<Outcome> {
+/** One recipient: the accepted store, the in-flight mark, then `POST /v2/emails`. Never rejects. */
+export async function sendOne(ctx: RelayContext, log: Logger, job: SendJob, rcpt: string): Promise<Outcome> {
   const { auth, accountId, prepared, opts } = job;
   const key = job.keyOf(rcpt);
   if (opts.signal?.aborted === true) {

@@ -7,11 +7,12 @@
  * been answered already), the accepted store's identity of the message, what a bounce needs,
  * and the login's tokens, never the password. The queue seals body and session (AES-256-GCM).
  *
- * `deliver` sends to each pending recipient through the fan-out, the same per-recipient send
- * as the SMTP session's, with the accepted store and the in-flight marks: a recipient the store
+ * `deliver` sends to each pending recipient, one at a time, with the fan-out's per-recipient
+ * send (the SMTP session's), the accepted store and the in-flight marks: a recipient the store
  * knows is accepted without a POST, so a retried attempt (or one replayed after a crash) never
  * sends again what Cakemail accepted. Only a POST in flight at a crash can go out twice.
  */
+import { createHash } from 'node:crypto';
 import { Replies, isSmtpError, type SmtpError } from '@cakemail-smtp/smtp-core';
 import {
   QueueUnavailableError,
@@ -33,7 +34,7 @@ import type { Logger } from '../types.js';
 import { ACCEPTED_TTL_MS, acceptedKey } from './accepted-store.js';
 import { sendBounce, type RefusedRecipient } from './bounce.js';
 import type { RelayContext } from './context.js';
-import { sendAll, type Outcome } from './fan-out.js';
+import { sendOne, type Failed, type Outcome, type SendJob } from './fan-out.js';
 import { withToken } from './upstream.js';
 
 /** QUEUE_MODE. `off`: no queue (RelayDeps.queue absent). */
@@ -137,28 +138,41 @@ export function queueHandlers(ctx: RelayContext, maxAgeMs: number): QueueHandler
   // The store must know a queued recipient for as long as its job may be retried: the
   // message's whole life, plus a day (the SMTP path's TTL) for the attempt at its end.
   const acceptedTtlMs = Math.max(ACCEPTED_TTL_MS, maxAgeMs + ACCEPTED_TTL_MS);
+  const sessions = new RestoredLogins(ctx);
 
   const deliver: DeliverFn<QueuedBody, QueuedSession> = async (job, signal) => {
     const { body } = job;
     const log = ctx.logger.child({ queueId: job.id });
-    const auth = ctx.auth.restore(job.session, [body.accountId]);
+    const auth = sessions.get(job.session, body.accountId);
     const started = Date.now();
-    const opts: CallOptions = { deadline: started + ctx.cfg.deadlineMs, signal };
-    const outcomes = await sendAll(
-      ctx,
-      log,
-      {
+    const prepared = new StoredRequest(body.request);
+    // One recipient at a time, so a job has at most one POST in flight: a kill -9 duplicates at
+    // most QUEUE_CONCURRENCY sends per replica. Each send has the budget of one message
+    // (UPSTREAM_DEADLINE_MS, which the in-flight marks outlive). After a temporary failure
+    // (Cakemail unavailable, rate-limited, the token outage) the rest is not tried: it would
+    // most likely fail the same way, and the next attempt takes it up.
+    const outcomes: Outcome[] = [];
+    let stop: Failed | undefined;
+    for (const rcpt of job.recipients) {
+      if (stop !== undefined) {
+        outcomes.push({ ...stop, rcpt, detail: `not tried after: ${stop.detail ?? stop.error.message}` });
+        continue;
+      }
+      const opts: CallOptions = { deadline: Date.now() + ctx.cfg.deadlineMs, signal };
+      const send: SendJob = {
         auth,
         accountId: body.accountId,
-        prepared: new StoredRequest(body.request),
+        prepared,
         opts,
-        waitUntil: Math.min(started + ctx.cfg.inflightWaitMs, opts.deadline),
-        keyOf: (rcpt) => queuedKey(body, job.id, rcpt),
+        waitUntil: Math.min(Date.now() + ctx.cfg.inflightWaitMs, opts.deadline),
+        keyOf: (address) => queuedKey(body, job.id, address),
         track: true,
         acceptedTtlMs,
-      },
-      job.recipients,
-    );
+      };
+      const o = await sendOne(ctx, log, send, rcpt);
+      outcomes.push(o);
+      if (!o.ok && o.error.temporary) stop = o;
+    }
     const map = new Map<string, QueueOutcome>();
     for (const o of outcomes) map.set(o.rcpt, queueOutcome(o, auth.expired));
     const counts = { accepted: 0, temporary: 0, permanent: 0 };
@@ -190,7 +204,7 @@ export function queueHandlers(ctx: RelayContext, maxAgeMs: number): QueueHandler
       log.info({ event: 'bounce_suppressed', recipients: failures.length }, 'queued message not delivered; it never causes a bounce');
       return;
     }
-    const own = ctx.auth.restore(job.session, [body.accountId]);
+    const own = sessions.get(job.session, body.accountId);
     let failure: unknown;
     for (const auth of [own, undefined]) {
       // The message's own session first; when it expired past refresh, a live login of the same user.
@@ -215,6 +229,38 @@ export function queueHandlers(ctx: RelayContext, maxAgeMs: number): QueueHandler
   };
 
   return { deliver, bounce };
+}
+
+/** Restored logins kept at most, per replica (the oldest go first). */
+const MAX_RESTORED_LOGINS = 10_000;
+
+/**
+ * The logins of queued messages in this replica, by refresh token: the jobs queued from one
+ * login share one session, so its access token is refreshed once for all of them (not once per
+ * job), and a job stored with older tokens gets the refreshed ones (deliver returns them).
+ * Keyed by a hash: the map holds no token as a key. A login refused for good is restored anew.
+ */
+class RestoredLogins {
+  readonly #ctx: RelayContext;
+  readonly #logins = new Map<string, AuthSession>();
+
+  constructor(ctx: RelayContext) {
+    this.#ctx = ctx;
+  }
+
+  get(tokens: QueuedSession, accountId: number): AuthSession {
+    const key = createHash('sha256').update(tokens.refreshToken).digest('base64url');
+    const found = this.#logins.get(key);
+    if (found !== undefined && !found.expired) return found;
+    const login = this.#ctx.auth.restore(tokens, [accountId]);
+    this.#logins.delete(key);
+    this.#logins.set(key, login);
+    if (this.#logins.size > MAX_RESTORED_LOGINS) {
+      const oldest = this.#logins.keys().next();
+      if (!oldest.done) this.#logins.delete(oldest.value);
+    }
+    return login;
+  }
 }
 
 /** One recipient's fan-out outcome as the queue counts it. */

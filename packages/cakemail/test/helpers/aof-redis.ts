@@ -10,6 +10,8 @@ import { freePort } from '@cakemail-smtp/testkit';
 
 export interface AofRedis {
   readonly url: string;
+  /** The server's directory: its AOF files are under it. */
+  readonly dir: string;
   stop(): Promise<void>;
 }
 
@@ -33,7 +35,7 @@ export async function startAofRedis(): Promise<AofRedis> {
       }
       await rm(dir, { recursive: true, force: true });
     };
-    if (await answers(port, child)) return { url: `redis://127.0.0.1:${port}`, stop };
+    if (await answers(port, child)) return { url: `redis://127.0.0.1:${port}`, dir, stop };
     process.removeListener('exit', killOnExit);
     child.kill('SIGKILL');
   }
