@@ -16,7 +16,8 @@ import { availableParallelism, cpus, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { configKeys, loadConfig } from '@cakemail-smtp/gateway';
-import { loopbackGatewayEnv, testCertificates, testRedis } from '@cakemail-smtp/testkit';
+import { loopbackGatewayEnv, testCertificates } from '@cakemail-smtp/testkit';
+import { startAofRedis } from './aof-redis.js';
 import { killAll, liveChildren, onChildCrash, pinSelf, pinning, startChild, type Child } from './children.js';
 import { LARGE_KINDS } from './messages.js';
 import { cpuMicros, openFileLimit, systemBusyMicros } from './procstat.js';
@@ -242,14 +243,23 @@ async function main(): Promise<void> {
       targets.push(notMeasured('queue', 'S1 with QUEUE_MODE=always ≥ 0.6 × floor', 'n/a (no queue mode yet)'));
     } else {
       log(`[${elapsed()}] S1 with QUEUE_MODE=always…`);
-      const redis = await testRedis();
+      // a redis-server of its own with the persistence the queue's promise needs (AOF, noeviction)
+      const redis = await startAofRedis();
       try {
         const q = await compare(
           'S1-queue',
           ['gateway'],
           plan.rounds,
           (s, _kind, round) => s1Reused(s, { ...opts, connections: 20, tag: `q1r${round}` }),
-          { gateway: { QUEUE_MODE: 'always', REDIS_URL: redis.url, QUEUE_ENCRYPTION_KEY: randomBytes(32).toString('base64') } },
+          {
+            gateway: {
+              QUEUE_MODE: 'always',
+              REDIS_URL: redis.url,
+              // required with REDIS_URL
+              AUTH_LOCKOUT_KEY: randomBytes(48).toString('base64'),
+              QUEUE_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+            },
+          },
         );
         results['S1-queue'] = q;
         rows.push({ name: 'S1 QUEUE_MODE=always: messages/s', gateway: q.gateway.messagesPerSecond, floor: f.messagesPerSecond, unit: 'msg/s' });

@@ -7,7 +7,7 @@
  * - deploy/kubernetes/base/prometheusrule.yaml, in every overlay: the gateway's
  *   alerts, tested by deploy/prometheus/alerts.test.yaml;
  * - deploy/kubernetes/components/queue-alerts/prometheusrule.yaml, a Component
- *   no overlay includes yet: the queue's alerts, tested by
+ *   the base includes: the queue's alerts (QUEUE_MODE), tested by
  *   deploy/prometheus/queue-alerts.test.yaml.
  */
 import { execFile } from 'node:child_process';
@@ -125,7 +125,7 @@ describe.each(sources)('$resource', (source) => {
 it('keeps the gateway and the queue alerts apart', async () => {
   const exprs = async (file: string): Promise<string[]> =>
     ((parse(await readFile(join(root, file), 'utf8')) as { spec: RuleGroups }).spec.groups ?? []).flatMap((g) => g.rules.map((r) => r.expr));
-  // a running gateway exports no queue series yet: no rule it must satisfy reads one
+  // a gateway with QUEUE_MODE=off exports no queue series: no rule it must satisfy reads one
   for (const expr of await exprs('deploy/kubernetes/base/prometheusrule.yaml')) expect(expr).not.toContain('smtp_gateway_queue_');
   for (const expr of await exprs('deploy/kubernetes/components/queue-alerts/prometheusrule.yaml')) expect(expr).toContain('smtp_gateway_queue_');
 });

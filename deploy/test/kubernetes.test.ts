@@ -6,9 +6,7 @@
  */
 import { execFile } from 'node:child_process';
 import { readdirSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
@@ -78,7 +76,7 @@ async function renderDir(dir: string): Promise<K8sObject[]> {
 }
 
 /** The settings that are secrets: from a Secret, never in the ConfigMap. */
-const secretSettings = ['REDIS_URL', 'AUTH_LOCKOUT_KEY'];
+const secretSettings = ['REDIS_URL', 'AUTH_LOCKOUT_KEY', 'QUEUE_ENCRYPTION_KEY'];
 
 /** A kubernetes quantity in bytes (Ki, Mi, Gi or none). */
 function bytesOf(quantity: string | number | undefined): number {
@@ -181,7 +179,7 @@ describe.each(overlays)('overlay %s', (overlay) => {
     expect(config.SHUTDOWN_TIMEOUT_MS).toBeGreaterThanOrEqual(config.UPSTREAM_DEADLINE_MS);
   });
 
-  it('takes its configuration from the ConfigMap, and REDIS_URL and AUTH_LOCKOUT_KEY from a Secret', () => {
+  it('takes its configuration from the ConfigMap, and REDIS_URL, AUTH_LOCKOUT_KEY and QUEUE_ENCRYPTION_KEY from Secrets', () => {
     const { container } = podOf(one(objects, 'Deployment'));
     const configMap = one(objects, 'ConfigMap');
     expect(container.envFrom).toEqual([{ configMapRef: { name: configMap.metadata?.name } }]);
@@ -190,6 +188,7 @@ describe.each(overlays)('overlay %s', (overlay) => {
     expect(container.env).toEqual([
       { name: 'REDIS_URL', valueFrom: { secretKeyRef: { name: 'smtp-gateway-redis', key: 'url', optional: true } } },
       { name: 'AUTH_LOCKOUT_KEY', valueFrom: { secretKeyRef: { name: 'smtp-gateway-redis', key: 'lockout-key', optional: true } } },
+      { name: 'QUEUE_ENCRYPTION_KEY', valueFrom: { secretKeyRef: { name: 'smtp-gateway-queue', key: 'encryption-key', optional: true } } },
     ]);
     for (const name of secretSettings) expect(configData()[name], name).toBeUndefined();
   });
@@ -207,11 +206,12 @@ describe.each(overlays)('overlay %s', (overlay) => {
     const { container } = podOf(one(objects, 'Deployment'));
     // the environment kubelet makes: the ConfigMap, then env from the Secret's keys
     const secret: Record<string, string> = { url: 'rediss://:password@redis.example.internal:6379/0', 'lockout-key': 'k'.repeat(64) };
-    const environment = (secretData: Record<string, string>): Record<string, string> => {
-      const env = { ...configData() };
+    const environment = (secretData: Record<string, string>, queueSecret: Record<string, string> = {}, config = configData()): Record<string, string> => {
+      const env = { ...config };
       for (const e of container.env ?? []) {
         const ref = e.valueFrom?.secretKeyRef;
-        const value = ref?.name === 'smtp-gateway-redis' ? secretData[ref.key] : e.value;
+        const secrets: Record<string, Record<string, string>> = { 'smtp-gateway-redis': secretData, 'smtp-gateway-queue': queueSecret };
+        const value = ref ? secrets[ref.name ?? '']?.[ref.key] : e.value;
         if (value !== undefined) env[e.name] = value;
       }
       return env;
@@ -223,6 +223,16 @@ describe.each(overlays)('overlay %s', (overlay) => {
     expect(parseEnvironment(environment({})).REDIS_URL).toBeUndefined();
     // a Secret with the url alone stops the start, naming the missing key
     expect(() => parseEnvironment(environment({ url: secret['url'] ?? '' }))).toThrow(/AUTH_LOCKOUT_KEY: required when REDIS_URL is set/);
+
+    // queue mode, as docs/operations.md "Queue mode" enables it: QUEUE_MODE in the ConfigMap, the key from smtp-gateway-queue
+    expect(configData()['QUEUE_MODE']).toBe('off');
+    const queueConfig = { ...configData(), QUEUE_MODE: 'fallback' };
+    const queueSecret = { 'encryption-key': Buffer.alloc(32, 5).toString('base64') };
+    const queued = parseEnvironment(environment(secret, queueSecret, queueConfig));
+    expect(queued.QUEUE_MODE).toBe('fallback');
+    expect(queued.QUEUE_ENCRYPTION_KEY).toBe(queueSecret['encryption-key']);
+    expect(() => parseEnvironment(environment(secret, {}, queueConfig))).toThrow(/QUEUE_ENCRYPTION_KEY: required when QUEUE_MODE=fallback/);
+    expect(() => parseEnvironment(environment({}, queueSecret, queueConfig))).toThrow(/REDIS_URL: required when QUEUE_MODE=fallback/);
   });
 
   it('sizes MAX_INFLIGHT_BYTES for the memory limit, and alerts at 80% of it', () => {
@@ -231,7 +241,7 @@ describe.each(overlays)('overlay %s', (overlay) => {
     expect(config.MAX_INFLIGHT_BYTES).toBeGreaterThanOrEqual(config.MAX_MESSAGE_SIZE);
     // the README's MAX_INFLIGHT_BYTES row: about (limit - 130 MiB) / 12
     expect(130 * 1024 ** 2 + 12 * config.MAX_INFLIGHT_BYTES).toBeLessThanOrEqual(bytesOf(container.resources?.limits?.['memory']));
-    const rules = (one(objects, 'PrometheusRule').spec.groups ?? []).flatMap((g) => g.rules ?? []);
+    const rules = (one(objects, 'PrometheusRule', 'smtp-gateway').spec.groups ?? []).flatMap((g) => g.rules ?? []);
     const high = rules.find((r) => r.alert === 'SmtpGatewayInflightBytesHigh');
     expect(String(high?.expr)).toContain(`smtp_gateway_inflight_message_bytes{job="smtp-gateway"}) > 0.8 * ${config.MAX_INFLIGHT_BYTES}`);
   });
@@ -281,7 +291,7 @@ describe.each(overlays)('overlay %s', (overlay) => {
     expect(monitor.spec.endpoints).toEqual([expect.objectContaining({ port: 'ops', path: '/metrics' })]);
     // the alerts select job="smtp-gateway": the job label comes from the Service's name label
     expect(ops[0]?.metadata?.labels?.[monitor.spec.jobLabel ?? '']).toBe('smtp-gateway');
-    const alerts = (one(objects, 'PrometheusRule').spec.groups ?? []).flatMap((g) => (g.rules ?? []).map((r) => r.alert));
+    const alerts = (one(objects, 'PrometheusRule', 'smtp-gateway').spec.groups ?? []).flatMap((g) => (g.rules ?? []).map((r) => r.alert));
     expect(new Set(alerts)).toEqual(
       new Set([
         'SmtpGatewayCertificateExpiringSoon',
@@ -296,8 +306,15 @@ describe.each(overlays)('overlay %s', (overlay) => {
         'SmtpGatewayBounceFailures',
       ]),
     );
-    // the queue's alerts wait for the queue to be wired into the gateway
-    expect(all(objects, 'PrometheusRule').map((r) => r.metadata?.name)).toEqual(['smtp-gateway']);
+    // the queue's alerts (the Component the base includes), in a PrometheusRule of their own with the same labels
+    const rules = all(objects, 'PrometheusRule');
+    expect(rules.map((r) => [r.metadata?.name, r.metadata?.namespace])).toEqual([
+      ['smtp-gateway', 'smtp-gateway'],
+      ['smtp-gateway-queue', 'smtp-gateway'],
+    ]);
+    expect(rules[1]?.metadata?.labels).toEqual(rules[0]?.metadata?.labels);
+    const queueAlerts = (one(objects, 'PrometheusRule', 'smtp-gateway-queue').spec.groups ?? []).flatMap((g) => (g.rules ?? []).map((r) => r.alert));
+    expect(new Set(queueAlerts)).toEqual(new Set(['SmtpGatewayQueueGrowing', 'SmtpGatewayQueueOldestMessage']));
   });
 });
 
@@ -341,35 +358,5 @@ describe('how clients reach the gateway', () => {
     const ops = ingress.filter((rule) => portsOf(rule).includes('ops') && (rule.from ?? []).some((f) => f.ipBlock));
     expect(ops.map(cidrsOf)).toEqual([cidrs]);
     expect(service.metadata?.annotations?.['service.beta.kubernetes.io/aws-load-balancer-subnets']).toBeTruthy();
-  });
-});
-
-describe('the queue alerts Component', () => {
-  it('renders into an overlay that adds it, valid against the Prometheus Operator schema', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'gw-queue-alerts-'));
-    try {
-      const kustomization = [
-        'apiVersion: kustomize.config.k8s.io/v1beta1',
-        'kind: Kustomization',
-        'resources:',
-        `  - ${relative(dir, join(overlaysDir, 'production'))}`,
-        'components:',
-        `  - ${relative(dir, join(root, 'deploy/kubernetes/components/queue-alerts'))}`,
-        '',
-      ].join('\n');
-      await writeFile(join(dir, 'kustomization.yaml'), kustomization);
-      const objects = await renderDir(dir);
-      const rules = all(objects, 'PrometheusRule');
-      expect(rules.map((r) => [r.metadata?.name, r.metadata?.namespace])).toEqual([
-        ['smtp-gateway', 'smtp-gateway'],
-        ['smtp-gateway-queue', 'smtp-gateway'],
-      ]);
-      const Model = await modelOf('monitoring.coreos.com/v1', 'PrometheusRule');
-      for (const rule of rules) expect(() => new Model(rule).validate()).not.toThrow();
-      // the same labels as the base's, so a Prometheus that selects the one selects the other
-      expect(rules[1]?.metadata?.labels).toEqual(rules[0]?.metadata?.labels);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
   });
 });

@@ -39,6 +39,8 @@ export const redactPaths = [
   '*.refresh_token',
   'authorization',
   '*.authorization',
+  'encryptionKey',
+  '*.encryptionKey',
   'headers.authorization',
   '*.headers.authorization',
   'req.headers.authorization',
@@ -46,7 +48,7 @@ export const redactPaths = [
 
 export const CENSOR = '[redacted]';
 
-const SECRET_KEYS: readonly string[] = ['password', 'pass', 'token', 'access_token', 'refresh_token', 'authorization'];
+const SECRET_KEYS: readonly string[] = ['password', 'pass', 'token', 'access_token', 'refresh_token', 'authorization', 'encryptionKey'];
 const SECRET = new Set(SECRET_KEYS);
 
 const isEnumerableOwn = (obj: object, key: string): boolean => Object.prototype.propertyIsEnumerable.call(obj, key);

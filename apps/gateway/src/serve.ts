@@ -51,7 +51,13 @@ export async function serve(command: 'start' | 'dev', env: NodeJS.ProcessEnv): P
     return 1;
   }
   logger.info(
-    { smtpPort: listening.smtpPort, smtpsPort: listening.smtpsPort, opsPort: listening.opsPort, upstream: config.relay.apiUrl },
+    {
+      smtpPort: listening.smtpPort,
+      smtpsPort: listening.smtpsPort,
+      opsPort: listening.opsPort,
+      upstream: config.relay.apiUrl,
+      queue: config.queue?.mode ?? 'off',
+    },
     'gateway ready',
   );
   if (dev) process.stdout.write(`${devBanner(config, upstream, { smtp: listening.smtpPort, smtps: listening.smtpsPort, ops: listening.opsPort })}\n`);

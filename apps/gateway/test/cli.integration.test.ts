@@ -53,6 +53,24 @@ describe('smtp-gateway command line', () => {
     expect(short.output()).not.toContain('short-secret-key');
   });
 
+  it('exits 1 naming QUEUE_MODE and what it needs when queue mode has no REDIS_URL or QUEUE_ENCRYPTION_KEY, and shows no key', async () => {
+    const key = Buffer.alloc(32, 3).toString('base64');
+    const run = runCli(['start'], { QUEUE_MODE: 'fallback' });
+    expect(await run.exited).toBe(1);
+    expect(run.output()).toContain('REDIS_URL: required when QUEUE_MODE=fallback');
+    expect(run.output()).toContain('QUEUE_ENCRYPTION_KEY: required when QUEUE_MODE=fallback');
+    const keyed = runCli(['start'], { QUEUE_MODE: 'always', QUEUE_ENCRYPTION_KEY: key });
+    expect(await keyed.exited).toBe(1);
+    expect(keyed.output()).toContain('REDIS_URL: required when QUEUE_MODE=always');
+    expect(keyed.output()).not.toContain('QUEUE_ENCRYPTION_KEY');
+    expect(keyed.output()).not.toContain(key);
+    const bad = runCli(['start'], { QUEUE_ENCRYPTION_KEY: `a:${key},b:${key.slice(0, 20)}` });
+    expect(await bad.exited).toBe(1);
+    expect(bad.output()).toContain('QUEUE_ENCRYPTION_KEY: must be a key ring');
+    expect(bad.output()).toContain('key 2');
+    expect(bad.output()).not.toContain(key.slice(0, 20));
+  });
+
   it('exits 1 naming the path when the key does not match the certificate', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'gw-cli-'));
     const { generateSelfSigned } = await import('@cakemail-smtp/tls');

@@ -144,6 +144,88 @@ describe('parseEnvironment', () => {
       expect(parseEnvironment({}).AUTH_LOCKOUT_KEY).toBeUndefined();
     });
   });
+
+  describe('the queue (QUEUE_*)', () => {
+    const redis = { REDIS_URL: 'redis://127.0.0.1:6379', AUTH_LOCKOUT_KEY: 'k'.repeat(32) };
+    const key = Buffer.alloc(32, 7).toString('base64');
+
+    it('is off by default, with the documented defaults', () => {
+      const env = parseEnvironment({});
+      expect(env.QUEUE_MODE).toBe('off');
+      expect(env.QUEUE_ENCRYPTION_KEY).toBeUndefined();
+      expect([env.QUEUE_MAX_BYTES, env.QUEUE_CONCURRENCY, env.QUEUE_RETRY_BASE_MS, env.QUEUE_RETRY_MAX_MS, env.QUEUE_MAX_AGE_MS]).toEqual([
+        1_073_741_824, 8, 30_000, 3_600_000, 432_000_000,
+      ]);
+      expect(loadConfig({}).queue).toBeNull();
+    });
+
+    it('refuses a mode other than off, fallback and always', () => {
+      expect(() => parseEnvironment({ QUEUE_MODE: 'on' })).toThrow(/QUEUE_MODE: .*"on"/);
+    });
+
+    it.each(['fallback', 'always'])('QUEUE_MODE=%s without REDIS_URL and QUEUE_ENCRYPTION_KEY names both missing variables and the mode', (mode) => {
+      let message = '';
+      try {
+        parseEnvironment({ QUEUE_MODE: mode });
+      } catch (err) {
+        expect(err).toBeInstanceOf(ConfigError);
+        message = (err as Error).message;
+      }
+      expect(message).toContain(`REDIS_URL: required when QUEUE_MODE=${mode}`);
+      expect(message).toContain(`QUEUE_ENCRYPTION_KEY: required when QUEUE_MODE=${mode}`);
+      expect(() => parseEnvironment({ QUEUE_MODE: mode, ...redis })).toThrow(`QUEUE_ENCRYPTION_KEY: required when QUEUE_MODE=${mode}`);
+      expect(() => parseEnvironment({ QUEUE_MODE: mode, ...redis })).not.toThrow('REDIS_URL: required');
+      expect(() => parseEnvironment({ QUEUE_MODE: mode, QUEUE_ENCRYPTION_KEY: key })).toThrow(`REDIS_URL: required when QUEUE_MODE=${mode}`);
+      expect(parseEnvironment({ QUEUE_MODE: mode, QUEUE_ENCRYPTION_KEY: key, ...redis }).QUEUE_MODE).toBe(mode);
+    });
+
+    it('QUEUE_ENCRYPTION_KEY: a bad key ring is named by position, never shown', () => {
+      const short = Buffer.alloc(16, 9).toString('base64');
+      const bad = [short, `old:${key},${short}`, 'not base64 at all!', `bad id!:${key}`, `a:${key},a:${key}`];
+      for (const value of bad) {
+        let message = '';
+        try {
+          parseEnvironment({ QUEUE_ENCRYPTION_KEY: value });
+        } catch (err) {
+          expect(err).toBeInstanceOf(ConfigError);
+          message = (err as Error).message;
+        }
+        expect(message).toMatch(/QUEUE_ENCRYPTION_KEY: must be a key ring/);
+        expect(message).not.toContain(short);
+        expect(message).not.toContain(key);
+      }
+      expect(() => parseEnvironment({ QUEUE_ENCRYPTION_KEY: `old:${key},${short}` })).toThrow('key 2: must be 32 bytes');
+      expect(parseEnvironment({ QUEUE_ENCRYPTION_KEY: `new:${key}, old:${Buffer.alloc(32, 1).toString('base64')}` }).QUEUE_ENCRYPTION_KEY).toContain('new:');
+    });
+
+    it('QUEUE_RETRY_MAX_MS must be at least QUEUE_RETRY_BASE_MS', () => {
+      expect(() => parseEnvironment({ QUEUE_RETRY_BASE_MS: '60000', QUEUE_RETRY_MAX_MS: '1000' })).toThrow(
+        'QUEUE_RETRY_MAX_MS: must be at least QUEUE_RETRY_BASE_MS (1000 < 60000)',
+      );
+      expect(parseEnvironment({ QUEUE_RETRY_BASE_MS: '200', QUEUE_RETRY_MAX_MS: '200' }).QUEUE_RETRY_MAX_MS).toBe(200);
+    });
+
+    it('refuses bad numbers, naming the variable', () => {
+      expect(() => parseEnvironment({ QUEUE_CONCURRENCY: '0' })).toThrow(/QUEUE_CONCURRENCY: /);
+      expect(() => parseEnvironment({ QUEUE_MAX_BYTES: '-1' })).toThrow(/QUEUE_MAX_BYTES: /);
+      expect(() => parseEnvironment({ QUEUE_MAX_AGE_MS: 'five days' })).toThrow(/QUEUE_MAX_AGE_MS: /);
+      expect(() => parseEnvironment({ QUEUE_RETRY_BASE_MS: '0' })).toThrow(/QUEUE_RETRY_BASE_MS: /);
+    });
+
+    it('loadConfig gives the queue section in queue mode', () => {
+      const config = loadConfig({ ...redis, QUEUE_MODE: 'always', QUEUE_ENCRYPTION_KEY: key, QUEUE_CONCURRENCY: '3', QUEUE_MAX_AGE_MS: '60000' });
+      expect(config.queue).toEqual({
+        mode: 'always',
+        encryptionKey: key,
+        maxBytes: 1_073_741_824,
+        concurrency: 3,
+        retryBaseMs: 30_000,
+        retryMaxMs: 3_600_000,
+        maxAgeMs: 60_000,
+      });
+      expect(Object.isFrozen(config.queue)).toBe(true);
+    });
+  });
 });
 
 describe('loadConfig', () => {

@@ -129,7 +129,7 @@ const errorWith = (props: Record<string, unknown>): Error => Object.assign(new E
 
 /** Every place `redactPaths` censors, with a secret in it. */
 const secrets: Case[] = [
-  ...['password', 'pass', 'token', 'access_token', 'refresh_token', 'authorization'].flatMap((key): Case[] => [
+  ...['password', 'pass', 'token', 'access_token', 'refresh_token', 'authorization', 'encryptionKey'].flatMap((key): Case[] => [
     [`top-level ${key}, a string`, (l) => l.info({ user: 'u', [key]: `${S}-${key}` }, 'm')],
     [`top-level ${key}, an object`, (l) => l.info({ [key]: { value: `${S}-${key}` } }, 'm')],
     [`top-level ${key}, an array`, (l) => l.info({ [key]: [`${S}-${key}`] }, 'm')],

@@ -7,6 +7,7 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { MIN_USERNAME_KEY_BYTES, trustedPeers } from '@cakemail-smtp/smtp-core';
+import { KeyRingError, parseKeyRing } from '@cakemail-smtp/queue';
 
 const port = z.coerce.number().int().min(0).max(65_535);
 const ms = z.coerce.number().int().min(1).max(86_400_000);
@@ -20,7 +21,7 @@ const count = z.coerce.number().int().min(0);
 const DEFAULT_MAX_INFLIGHT_BYTES = 33_554_432;
 
 /** Secrets: a bad value is named, never shown. */
-const SECRET: ReadonlySet<string> = new Set(['AUTH_LOCKOUT_KEY', 'REDIS_URL']);
+const SECRET: ReadonlySet<string> = new Set(['AUTH_LOCKOUT_KEY', 'REDIS_URL', 'QUEUE_ENCRYPTION_KEY']);
 
 const schema = z.object({
   SMTP_HOST: z.string().min(1).default('0.0.0.0'),
@@ -90,6 +91,24 @@ const schema = z.object({
     .string()
     .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
     .optional(),
+  QUEUE_MODE: z.enum(['off', 'fallback', 'always']).default('off'),
+  QUEUE_ENCRYPTION_KEY: z
+    .string()
+    .superRefine((value, ctx) => {
+      try {
+        parseKeyRing(value);
+      } catch (err) {
+        // KeyRingError names the position of a bad key, never its material.
+        if (!(err instanceof KeyRingError)) throw err;
+        ctx.addIssue({ code: 'custom', message: `must be a key ring of base64 keys of 32 bytes, "[id:]key,...": ${err.message}` });
+      }
+    })
+    .optional(),
+  QUEUE_MAX_BYTES: count.default(1_073_741_824),
+  QUEUE_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(8),
+  QUEUE_RETRY_BASE_MS: ms.default(30_000),
+  QUEUE_RETRY_MAX_MS: ms.default(3_600_000),
+  QUEUE_MAX_AGE_MS: z.coerce.number().int().min(1).max(31_536_000_000).default(432_000_000),
   SMTP_IDLE_TIMEOUT_MS: ms.default(60_000),
   TLS_HANDSHAKE_TIMEOUT_MS: ms.default(10_000),
   BARE_LF_POLICY: z.enum(['normalize', 'reject']).default('normalize'),
@@ -157,6 +176,18 @@ export function parseEnvironment(env: NodeJS.ProcessEnv, overrides: Partial<Reco
   }
   if (config.REDIS_URL !== undefined && config.AUTH_LOCKOUT_KEY === undefined) {
     problems.push('AUTH_LOCKOUT_KEY: required when REDIS_URL is set (the key of the username HMACs in Redis, shared by every replica)');
+  }
+  if (config.QUEUE_MODE !== 'off') {
+    const why = `required when QUEUE_MODE=${config.QUEUE_MODE}`;
+    if (config.REDIS_URL === undefined) problems.push(`REDIS_URL: ${why} (the queue is stored in Redis)`);
+    if (config.QUEUE_ENCRYPTION_KEY === undefined) {
+      problems.push(`QUEUE_ENCRYPTION_KEY: ${why} (queued bodies and sessions are encrypted with it; openssl rand -base64 32)`);
+    }
+  }
+  if (config.QUEUE_RETRY_MAX_MS < config.QUEUE_RETRY_BASE_MS) {
+    problems.push(
+      `QUEUE_RETRY_MAX_MS: must be at least QUEUE_RETRY_BASE_MS (${config.QUEUE_RETRY_MAX_MS} < ${config.QUEUE_RETRY_BASE_MS})`,
+    );
   }
   if (problems.length) throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
   return Object.freeze(config);

@@ -33,6 +33,20 @@ export interface Config {
   readonly lockout: Required<Pick<AuthLimiterOptions, 'pairLimit' | 'ipLimit' | 'windowMs'>> & Pick<AuthLimiterOptions, 'usernameKey'>;
   /** The shared store of every replica; null without REDIS_URL. The URL may hold a password: never logged. */
   readonly redis: { readonly url: string } | null;
+  /**
+   * The store-and-forward queue (QUEUE_MODE fallback or always); null when off.
+   * It lives in `redis`, which loadConfig requires with it.
+   */
+  readonly queue: {
+    readonly mode: 'fallback' | 'always';
+    /** QUEUE_ENCRYPTION_KEY, the key ring's text: a secret, never logged. */
+    readonly encryptionKey: string;
+    readonly maxBytes: number;
+    readonly concurrency: number;
+    readonly retryBaseMs: number;
+    readonly retryMaxMs: number;
+    readonly maxAgeMs: number;
+  } | null;
   /** The ops HTTP server: health and metrics. */
   readonly ops: { readonly host: string; readonly port: number };
   readonly log: { readonly level: Environment['LOG_LEVEL']; readonly format: Environment['LOG_FORMAT'] };
@@ -94,6 +108,18 @@ export function toSections(env: Environment): Config {
       ...(env.AUTH_LOCKOUT_KEY === undefined ? {} : { usernameKey: env.AUTH_LOCKOUT_KEY }),
     },
     redis: env.REDIS_URL === undefined ? null : { url: env.REDIS_URL },
+    queue:
+      env.QUEUE_MODE === 'off' || env.QUEUE_ENCRYPTION_KEY === undefined
+        ? null
+        : {
+            mode: env.QUEUE_MODE,
+            encryptionKey: env.QUEUE_ENCRYPTION_KEY,
+            maxBytes: env.QUEUE_MAX_BYTES,
+            concurrency: env.QUEUE_CONCURRENCY,
+            retryBaseMs: env.QUEUE_RETRY_BASE_MS,
+            retryMaxMs: env.QUEUE_RETRY_MAX_MS,
+            maxAgeMs: env.QUEUE_MAX_AGE_MS,
+          },
     ops: { host: env.OPS_HOST, port: env.OPS_PORT },
     log: { level: env.LOG_LEVEL, format: env.LOG_FORMAT },
   });
