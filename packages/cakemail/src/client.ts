@@ -8,11 +8,12 @@
  * deadline the call gives up at once with a `temporary` CakemailError. It never sleeps past
  * the deadline. Each attempt is bounded by `timeoutMs` (and by what is left of the deadline).
  */
+import { EventEmitter } from 'node:events';
 import { Readable } from 'node:stream';
 import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
 import { CakemailError, CakemailMfaError, certainlyNotProcessed, deadlineError, httpError } from './errors.js';
-import { createListSchema, isChallenge, listsSchema, parseJson, parseToken, sendSchema, sendersSchema, validate } from './responses.js';
+import { createListSchema, isChallenge, listsSchema, parseJson, parseSendAnswer, parseToken, sendersSchema, validate } from './responses.js';
 import type { EmailBody } from './types.js';
 
 export interface RetryPolicy {
@@ -220,9 +221,7 @@ export class CakemailClient {
     const spec: RequestSpec = isEncoded(body)
       ? { method: 'POST', path: '/v2/emails', token, query: { account_id: accountId }, encoded: body, idempotent: false }
       : { method: 'POST', path: '/v2/emails', token, query: { account_id: accountId }, json: body, idempotent: false };
-    const answer = await this.#call(spec, opts);
-    const parsed = validate(sendSchema, answer, 'POST /v2/emails');
-    return { id: parsed.data.id, status: parsed.data.status };
+    return parseSendAnswer(await this.#call(spec, opts));
   }
 
   /** Closes the client's own Pool (not an injected dispatcher). */
@@ -269,7 +268,7 @@ export class CakemailClient {
   async #attempt(spec: RequestSpec, name: string, timeoutMs: number, signal: AbortSignal | undefined): Promise<unknown> {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (spec.token !== undefined) headers['authorization'] = `Bearer ${spec.token}`;
-    let body: string | Readable | undefined;
+    let body: string | Uint8Array | Readable | undefined;
     if (spec.form) {
       const form = new URLSearchParams();
       for (const [k, v] of Object.entries(spec.form)) if (v !== undefined) form.set(k, String(v));
@@ -278,7 +277,7 @@ export class CakemailClient {
     } else if (spec.encoded) {
       headers['content-type'] = 'application/json';
       headers['content-length'] = String(spec.encoded.length);
-      body = Readable.from(spec.encoded.chunks, { objectMode: false });
+      body = encodedBody(spec.encoded);
     } else if (spec.json !== undefined) {
       headers['content-type'] = 'application/json';
       body = JSON.stringify(spec.json);
@@ -291,11 +290,15 @@ export class CakemailClient {
       if (qs) path += `?${qs}`;
     }
 
-    const controller = new AbortController();
+    // undici takes an EventEmitter as the abort signal (`aborted`, then an 'abort' event): an
+    // AbortController costs ~10 µs more per call (EventTarget set-up).
+    const abort = new EventEmitter() as EventEmitter & { aborted: boolean };
+    abort.aborted = false;
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
-      controller.abort();
+      abort.aborted = true;
+      abort.emit('abort');
     }, timeoutMs);
     const stop = (): void => controller.abort();
     signal?.addEventListener('abort', stop, { once: true });
@@ -306,7 +309,7 @@ export class CakemailClient {
         method: spec.method,
         headers,
         body: body ?? null,
-        signal: controller.signal,
+        signal: abort,
       });
       const text = await res.body.text();
       const json = parseJson(text);
@@ -343,6 +346,18 @@ function abortedError(name: string): CakemailError {
 }
 
 
+
+/**
+ * Up to this many bytes, an encoded body goes to undici as one buffer, its cheapest path (the
+ * head and the body corked into one write); a larger one is streamed from its chunks, not copied.
+ */
+const JOIN_MAX_BYTES = 256 * 1024;
+
+function encodedBody({ chunks, length }: EncodedBody): Uint8Array | Readable {
+  if (chunks.length === 1 && chunks[0] !== undefined) return chunks[0];
+  if (length <= JOIN_MAX_BYTES) return Buffer.concat(chunks, length);
+  return Readable.from(chunks, { objectMode: false });
+}
 
 function isEncoded(body: EmailBody | EncodedBody): body is EncodedBody {
   return 'chunks' in body && Array.isArray((body as EncodedBody).chunks);

@@ -231,6 +231,17 @@ describe('resources', () => {
     expect(stub.calls[0]?.headers['content-length']).toBe(String(Buffer.concat(chunks).length));
     expect(stub.calls[0]?.query.get('account_id')).toBe('7');
   });
+
+  it('sends a large pre-encoded body (streamed from its chunks) byte for byte', async () => {
+    const { stub, client } = await setup(() => queued('u-2'));
+    const text = 'x'.repeat(200 * 1024);
+    const chunks = [Buffer.from('{"email":"a@b.c",'), Buffer.from(`"text":"${text}",`), Buffer.from(`"html":"${text}"}`)];
+    const length = chunks.reduce((n, c) => n + c.length, 0);
+    expect(length).toBeGreaterThan(256 * 1024);
+    expect(await client.sendEmail('tok', 7, { chunks, length }, soon())).toEqual({ id: 'u-2', status: 'queued' });
+    expect(stub.calls[0]?.json()).toEqual({ email: 'a@b.c', text, html: text });
+    expect(stub.calls[0]?.headers['content-length']).toBe(String(length));
+  });
 });
 
 describe('parseRetryAfter', () => {

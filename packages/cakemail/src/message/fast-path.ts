@@ -2,7 +2,7 @@
  * The fast path: a simple single-part message parsed without mailparser, with the very result
  * mailparser gives (a test compares both on a corpus).
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { FIELD_NAME } from './headers.js';
 import { finish, type ParsedMessage } from './parsed.js';
 
@@ -107,7 +107,7 @@ export function parseSimple(raw: Buffer): ParsedMessage | undefined {
   return finish({
     size: raw.length,
     headerLines,
-    bodyDigest: createHash('sha256').update(body).digest('hex'),
+    bodyDigest: hash('sha256', body, 'hex'),
     subject,
     from,
     html: html ? content : undefined,

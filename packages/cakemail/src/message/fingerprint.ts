@@ -2,17 +2,18 @@
  * The fingerprint of a message: sha256 of its header lines without the trace headers, and of
  * its body. The same message retried through another hop (one more Received) keeps it.
  */
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { TRACE_HEADERS } from './headers.js';
 
 /** The fingerprint from the raw header lines and the body's digest (hex). */
 export function headerFingerprint(headerLines: ReadonlyArray<{ readonly key: string; readonly line: string }>, bodyDigest: string): string {
-  const fp = createHash('sha256');
+  // One string hashed at once (crypto.hash): the same bytes as a Hash updated line by line.
+  let text = '';
   for (const { key, line } of headerLines) {
-    if (!TRACE_HEADERS.has(key)) fp.update(line).update('\n');
+    if (!TRACE_HEADERS.has(key)) text += `${line}\n`;
   }
-  return fp.update('\0').update(bodyDigest).digest('hex');
+  return hash('sha256', `${text}\0${bodyDigest}`, 'hex');
 }
 
 /**

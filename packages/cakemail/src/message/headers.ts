@@ -100,6 +100,7 @@ export function hasControl(text: string): boolean {
 export const FIELD_NAME = /^[!-9;-~]+$/;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
+const NON_ASCII = /[\u0080-\uffff]/;
 
 /**
  * A raw header line as mailparser gives it (`Name: value`, folded, bytes as latin1) →
@@ -113,11 +114,13 @@ export function splitHeaderLine(line: string): EmailHeader | undefined {
   const name = line.slice(0, colon).replace(/[ \t]+$/, '');
   if (!FIELD_NAME.test(name)) return undefined;
   let value = line.slice(colon + 1).replace(/\r?\n(?=[ \t])/g, '');
-  const bytes = Buffer.from(value, 'latin1');
-  try {
-    value = utf8.decode(bytes);
-  } catch {
-    // not UTF-8: keep the latin1 reading
+  // ASCII reads the same in latin1 and UTF-8: only a value with 8-bit bytes is decoded
+  if (NON_ASCII.test(value)) {
+    try {
+      value = utf8.decode(Buffer.from(value, 'latin1'));
+    } catch {
+      // not UTF-8: keep the latin1 reading
+    }
   }
   return { name, value: stripControl(value) };
 }

@@ -6,7 +6,7 @@
  * The interface is async so that a shared store (RedisAcceptedStore) backs many replicas; the
  * memory implementation bounds both age (TTL, 24 h by default) and size (oldest first).
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 export interface AcceptedStore {
   /** Cakemail's id for this key, or undefined. */
@@ -72,5 +72,5 @@ export class MemoryAcceptedStore implements AcceptedStore {
  * fingerprint and the recipient (lower-cased).
  */
 export function acceptedKey(accountId: number, messageFingerprint: string, recipient: string): string {
-  return createHash('sha256').update(`${accountId}\0${messageFingerprint}\0${recipient.toLowerCase()}`).digest('base64url');
+  return hash('sha256', `${accountId}\0${messageFingerprint}\0${recipient.toLowerCase()}`, 'base64url');
 }

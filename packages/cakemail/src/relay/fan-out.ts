@@ -181,6 +181,7 @@ async function takeTurn(
 
 /** `fn` over `items` with at most `limit` running at once; results in input order. */
 async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  if (items.length === 1) return [await fn(items[0] as T)]; // the common case, without the workers
   const results = new Array<R>(items.length);
   let next = 0;
   const worker = async (): Promise<void> => {

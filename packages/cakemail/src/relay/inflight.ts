@@ -24,8 +24,13 @@ export interface InflightMarks {
  */
 export const INFLIGHT_MARGIN_MS = 15_000;
 
+/** Random per process, so that tokens of different replicas never meet. */
+const TOKEN_PREFIX = randomBytes(12).toString('base64url');
+let tokens = 0;
+
+/** A mark's owner token: unique in this process (a counter) and across replicas (the prefix). */
 export function newMarkToken(): string {
-  return randomBytes(12).toString('base64url');
+  return `${TOKEN_PREFIX}.${(++tokens).toString(36)}`;
 }
 
 /** Marks in this process: one replica, tests, and the fallback while Redis is away. */
