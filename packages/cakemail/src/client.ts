@@ -294,13 +294,17 @@ export class CakemailClient {
     // AbortController costs ~10 µs more per call (EventTarget set-up).
     const abort = new EventEmitter() as EventEmitter & { aborted: boolean };
     abort.aborted = false;
+    const stop = (): void => {
+      if (abort.aborted) return;
+      abort.aborted = true;
+      abort.emit('abort');
+    };
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
-      abort.aborted = true;
-      abort.emit('abort');
+      stop();
     }, timeoutMs);
-    const stop = (): void => controller.abort();
+    // A queue worker's shutdown cuts the call too.
     signal?.addEventListener('abort', stop, { once: true });
     try {
       const res = await this.#dispatcher.request({
