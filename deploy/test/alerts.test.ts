@@ -75,7 +75,8 @@ const sources: Source[] = [
   },
 ];
 
-describe.each(sources)('$resource', (source) => {
+// promtool evaluates each test's whole series (hours at one-minute steps): seconds of CPU, more on a loaded machine.
+describe.each(sources)('$resource', { timeout: 180_000 }, (source) => {
   let rules: RuleGroups;
   const testsFile = (): string => basename(source.tests);
 
