@@ -275,15 +275,19 @@ describe('brute force', () => {
   });
 
   it('30 failures from one IP lock that IP for every username, until the window passes', async () => {
-    t = await startServer({ authLimiter: createMemoryAuthLimiter({ ...testAuthLimits, windowMs: 2000 }) });
+    // A window long enough for the 30 failures (5 TLS sessions) to fit in it on a loaded machine.
+    const windowMs = 10_000;
+    t = await startServer({ authLimiter: createMemoryAuthLimiter({ ...testAuthLimits, windowMs }) });
     for (let u = 0; u < 5; u++) await failFrom(t, '127.0.0.4', `user${u}@example.test`, 6);
+    const lockedAt = Date.now();
     const locked = await startTls({ ...t.client, localAddress: '127.0.0.4' });
     expect((await locked.auth(USER, PASSWORD)).raw).toBe('454 4.7.0 Too many failed authentication attempts, try again later\r\n');
     locked.close();
     const elsewhere = await startTls({ ...t.client, localAddress: '127.0.0.5' });
     expect((await elsewhere.auth(USER, PASSWORD)).code).toBe(235);
     elsewhere.close();
-    await new Promise((resolve) => setTimeout(resolve, 2100)); // the lock lasts one window from the 30th failure
+    // the lock lasts one window from the 30th failure
+    await new Promise((resolve) => setTimeout(resolve, lockedAt + windowMs + 100 - Date.now()));
     const later = await startTls({ ...t.client, localAddress: '127.0.0.4' });
     expect((await later.auth(USER, PASSWORD)).code).toBe(235);
     later.close();
