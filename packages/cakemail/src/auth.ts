@@ -9,6 +9,11 @@
  * - Refused logins (wrong credentials, MFA) are cached for `failureTtlMs` only, so a client's
  *   retry storm does not hammer /token.
  * - Concurrent logins with the same credentials share one /token call (singleflight).
+ * - With `staleIfUnavailableMs` (queue mode only, set by createRelayBackend): when /token is
+ *   unavailable (5xx, 429, timeout, connection refused), a login this process holds for the same
+ *   username and password, whose refresh Cakemail never refused, stands in for the password for
+ *   up to that long after /token last checked it. A refused password (401) never passes, and a
+ *   wrong one finds no login to stand in.
  * - A session keeps its `AuthSession`; its access token is refreshed with the refresh token
  *   when it nears expiry or after a 401, again one refresh for all sessions sharing it.
  */
@@ -39,6 +44,12 @@ export interface AuthenticatorOptions {
   readonly failureTtlMs?: number;
   /** Most cached logins (oldest dropped first). Default 10 000. */
   readonly maxEntries?: number;
+  /**
+   * Queue mode only (default 0: off). When /token is temporarily unavailable, a cached login
+   * whose password /token checked less than this long ago stands in for it (stale-if-unavailable).
+   * Its expired entries are kept for this (bounded by `maxEntries`).
+   */
+  readonly staleIfUnavailableMs?: number;
   readonly logger?: Logger;
   readonly now?: () => number;
 }
@@ -96,6 +107,11 @@ export class AuthSession {
   /** The tokens as they stand (for a queued message; never for a log line). */
   get tokens(): SessionTokens {
     return { accessToken: this.#accessToken, refreshToken: this.#refreshToken, expiresAt: this.#expiresAt };
+  }
+
+  /** Epoch ms when /token last checked the password behind this login. */
+  get verifiedAt(): number {
+    return this.#verifiedAt;
   }
 
   /** True once Cakemail refused the refresh token: this login can no longer call the API. */
@@ -168,6 +184,7 @@ export class CakemailAuthenticator {
   readonly #cacheTtl: number;
   readonly #failureTtl: number;
   readonly #maxEntries: number;
+  readonly #staleMs: number;
   readonly #now: () => number;
   readonly #logger: Logger | undefined;
   readonly #cache = new Map<string, AuthSession>();
@@ -183,6 +200,7 @@ export class CakemailAuthenticator {
     this.#cacheTtl = options.cacheTtlMs;
     this.#failureTtl = options.failureTtlMs ?? 5_000;
     this.#maxEntries = options.maxEntries ?? 10_000;
+    this.#staleMs = options.staleIfUnavailableMs ?? 0;
     this.#now = options.now ?? Date.now;
     this.#logger = options.logger;
   }
@@ -199,7 +217,8 @@ export class CakemailAuthenticator {
     const cached = this.#cache.get(key);
     if (cached) {
       if (cached.reusable) return { ok: true, session: cached };
-      this.#cache.delete(key);
+      // Kept while it may still stand in for the password when /token is unavailable.
+      if (cached.expired || now >= cached.verifiedAt + this.#staleMs) this.#cache.delete(key);
     }
     let pending = this.#inflight.get(key);
     if (!pending) {
@@ -248,7 +267,17 @@ export class CakemailAuthenticator {
       token = await this.#client.token(username, password, undefined, { deadline: this.#now() + this.#deadlineMs });
     } catch (err) {
       const failure = loginFailure(err);
-      if (failure.reason !== 'unavailable') return this.#remember(key, failure);
+      if (failure.reason !== 'unavailable') {
+        // Cakemail refused this password: no login of it stands in for it any more.
+        this.#cache.delete(key);
+        return this.#remember(key, failure);
+      }
+      const stale = this.#cache.get(key);
+      if (stale !== undefined && !stale.expired && this.#now() < stale.verifiedAt + this.#staleMs) {
+        const verified = new Date(stale.verifiedAt).toISOString();
+        this.#logger?.warn({ err: errorLogFields(err), verifiedAt: verified }, `Cakemail login unavailable: accepted on a password Cakemail verified at ${verified}`);
+        return { ok: true, session: stale };
+      }
       this.#logger?.warn({ err: errorLogFields(err) }, 'Cakemail login unavailable');
       return failure;
     }
@@ -263,6 +292,7 @@ export class CakemailAuthenticator {
         if (this.#byUser.get(user) === s) this.#byUser.delete(user);
       },
     });
+    this.#cache.delete(key); // re-insert: Map order is age order (a stale login may still be there)
     this.#cache.set(key, session);
     this.#byUser.delete(user); // re-insert: Map order is age order
     this.#byUser.set(user, session);

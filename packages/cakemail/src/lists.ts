@@ -1,7 +1,9 @@
 /**
  * The list a message goes to when neither `x-list-id` nor the configured default names one:
  * a list called "SMTP Gateway", found or created once per account and remembered; concurrent
- * messages for the same account share the one lookup.
+ * messages for the same account share the one lookup. A resolved id is kept for the life of
+ * the process, so once known it needs no call, and a Cakemail outage does not affect it (with a
+ * queue, the session runs it even when the token cannot be refreshed, see session.ts `#lookup`).
  */
 import type { CallOptions, CreateListInput, ListInfo } from './client.js';
 

@@ -1,9 +1,15 @@
 /**
  * The confirmed senders of each account, cached briefly (one `GET /brands/default/senders`
  * walk per account and TTL, shared by concurrent callers), and the sender checks.
+ *
+ * With `staleIfUnavailableMs` (queue mode only, set by createRelayBackend), a walk that fails
+ * temporarily (5xx, 429, timeout, connection refused) answers the account's last list instead,
+ * if it was fetched less than that long ago. A sender not on that list stays unknown (553).
  */
 import type { CallOptions, SenderInfo } from './client.js';
+import { CakemailError, errorLogFields } from './errors.js';
 import { CakemailReplies, Refusals } from './replies.js';
+import type { Logger } from './types.js';
 
 export interface SenderApi {
   listSenders(token: string, accountId: number, opts: CallOptions): Promise<SenderInfo[]>;
@@ -13,39 +19,64 @@ export interface SenderDirectoryOptions {
   readonly client: SenderApi;
   /** How long an account's sender list is reused. Default 60 s. */
   readonly ttlMs?: number;
+  /**
+   * Queue mode only (default 0: off). When a walk fails temporarily, the account's last list is
+   * answered if it was fetched less than this long ago (stale-if-unavailable).
+   */
+  readonly staleIfUnavailableMs?: number;
+  readonly logger?: Logger;
   readonly now?: () => number;
 }
 
 export class SenderDirectory {
   readonly #client: SenderApi;
   readonly #ttl: number;
+  readonly #staleMs: number;
+  readonly #logger: Logger | undefined;
   readonly #now: () => number;
-  readonly #cache = new Map<number, { readonly senders: readonly SenderInfo[]; readonly until: number }>();
+  readonly #cache = new Map<number, { readonly senders: readonly SenderInfo[]; readonly fetchedAt: number }>();
   readonly #inflight = new Map<number, Promise<readonly SenderInfo[]>>();
 
   constructor(options: SenderDirectoryOptions) {
     this.#client = options.client;
     this.#ttl = options.ttlMs ?? 60_000;
+    this.#staleMs = options.staleIfUnavailableMs ?? 0;
+    this.#logger = options.logger;
     this.#now = options.now ?? Date.now;
   }
 
   /** The account's confirmed senders. Throws the client's CakemailError on failure. */
   async confirmed(token: string, accountId: number, opts: CallOptions): Promise<readonly SenderInfo[]> {
     const hit = this.#cache.get(accountId);
-    if (hit && hit.until > this.#now()) return hit.senders;
+    if (hit && this.#now() < hit.fetchedAt + this.#ttl) return hit.senders;
     let pending = this.#inflight.get(accountId);
     if (!pending) {
       pending = this.#client
         .listSenders(token, accountId, opts)
-        .then((all) => {
-          const senders = all.filter((s) => s.confirmed);
-          this.#cache.set(accountId, { senders, until: this.#now() + this.#ttl });
-          return senders;
-        })
+        .then(
+          (all) => {
+            const senders = all.filter((s) => s.confirmed);
+            this.#cache.set(accountId, { senders, fetchedAt: this.#now() });
+            return senders;
+          },
+          (err: unknown) => this.#stale(accountId, err),
+        )
         .finally(() => this.#inflight.delete(accountId));
       this.#inflight.set(accountId, pending);
     }
     return pending;
+  }
+
+  /** After a failed walk: the last list when stale-if-unavailable allows it (logged once per walk), else the error. */
+  #stale(accountId: number, err: unknown): readonly SenderInfo[] {
+    const last = this.#cache.get(accountId);
+    if (!(err instanceof CakemailError && err.temporary) || last === undefined || this.#now() >= last.fetchedAt + this.#staleMs) throw err;
+    const fetched = new Date(last.fetchedAt).toISOString();
+    this.#logger?.warn(
+      { err: errorLogFields(err), accountId, fetchedAt: fetched },
+      `Cakemail senders unavailable: using the confirmed senders fetched at ${fetched}`,
+    );
+    return last.senders;
   }
 
   /** The confirmed sender whose email is `address` (case-insensitive), or undefined (an empty address included). */

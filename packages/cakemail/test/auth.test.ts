@@ -3,6 +3,7 @@ import { Replies } from '@cakemail-smtp/smtp-core';
 import { CakemailAuthenticator, type TokenApi } from '../src/auth.js';
 import type { TokenResult } from '../src/client.js';
 import { CakemailError, CakemailMfaError } from '../src/errors.js';
+import type { Logger } from '../src/types.js';
 import { refused } from './helpers/refused.js';
 
 /** A scripted /token: counts calls, answers per user. */
@@ -35,7 +36,7 @@ class FakeTokens implements TokenApi {
   }
 }
 
-function setup(opts: { failureTtlMs?: number; cacheTtlMs?: number } = {}) {
+function setup(opts: { failureTtlMs?: number; cacheTtlMs?: number; staleIfUnavailableMs?: number; logger?: Logger } = {}) {
   const api = new FakeTokens();
   const clock = { now: 1_000_000 };
   const auth = new CakemailAuthenticator({ client: api, deadlineMs: 1000, cacheTtlMs: 60_000, now: () => clock.now, ...opts });
@@ -168,6 +169,92 @@ describe('CakemailAuthenticator', () => {
     api.mode = 'ok';
     await auth.login('u@example.com', 'pw');
     expect(api.tokenCalls).toHaveLength(2);
+  });
+
+  describe('stale-if-unavailable (queue mode: staleIfUnavailableMs)', () => {
+    function staleSetup() {
+      const warnings: { fields: unknown; msg: string }[] = [];
+      const logger: Logger = { debug() {}, info() {}, warn: (fields: unknown, msg?: string) => warnings.push({ fields, msg: msg ?? '' }), error() {}, child: () => logger };
+      const { api, clock, auth } = setup({ staleIfUnavailableMs: 3_600_000, logger });
+      return { api, clock, auth, warnings };
+    }
+
+    it('/token unavailable after the cache TTL: the login verified with the same password stands in, logged without secrets', async () => {
+      const { api, clock, auth, warnings } = staleSetup();
+      const a = await auth.login('u@example.com', 'pw');
+      const verified = new Date(clock.now).toISOString();
+      clock.now += 120_000; // past cacheTtlMs (60 s)
+      api.mode = 'down';
+      expect(await auth.login('u@example.com', 'pw')).toBe(a);
+      expect(api.tokenCalls).toHaveLength(2); // /token was asked first
+      const line = warnings.find((w) => w.msg.startsWith('Cakemail login unavailable: accepted'));
+      expect(line?.msg).toBe(`Cakemail login unavailable: accepted on a password Cakemail verified at ${verified}`);
+      expect(JSON.stringify(warnings)).not.toMatch(/pw|access-|refresh-/);
+      // Cakemail answers again: the password is checked again (#8), and the new login replaces the old.
+      api.mode = 'ok';
+      const b = await auth.login('u@example.com', 'pw');
+      expect(b).not.toBe(a);
+      expect(api.tokenCalls).toHaveLength(3);
+    });
+
+    it('a wrong password finds no login to stand in: 454, never a success', async () => {
+      const { api, clock, auth } = staleSetup();
+      await auth.login('u@example.com', 'pw');
+      clock.now += 120_000;
+      api.mode = 'down';
+      expect((await refused(auth.login('u@example.com', 'wrong'))).line).toBe('454 4.7.0 Temporary authentication failure, try again later');
+      expect((await refused(auth.login('v@example.com', 'pw'))).line).toBe('454 4.7.0 Temporary authentication failure, try again later');
+    });
+
+    it('a password Cakemail refused (401) is never turned into a success by a later outage', async () => {
+      const { api, clock, auth } = staleSetup();
+      await auth.login('u@example.com', 'pw');
+      clock.now += 120_000;
+      api.mode = 'invalid'; // the password was changed at Cakemail
+      expect((await refused(auth.login('u@example.com', 'pw'))).line).toBe(Replies.S535_AUTH_INVALID.line);
+      clock.now += 10_000; // past failureTtlMs
+      api.mode = 'down';
+      expect((await refused(auth.login('u@example.com', 'pw'))).line).toBe('454 4.7.0 Temporary authentication failure, try again later');
+    });
+
+    it('a login whose refresh Cakemail refused does not stand in', async () => {
+      const { api, clock, auth } = staleSetup();
+      const a = await auth.login('u@example.com', 'pw');
+      api.refreshMode = 'invalid';
+      await expect(a.refreshAfterUnauthorized((await a.accessToken(deadline)), deadline)).rejects.toBeInstanceOf(CakemailError);
+      clock.now += 120_000;
+      api.mode = 'down';
+      expect((await refused(auth.login('u@example.com', 'pw'))).line).toBe('454 4.7.0 Temporary authentication failure, try again later');
+    });
+
+    it('stands in for at most staleIfUnavailableMs after /token checked the password', async () => {
+      const { api, clock, auth } = staleSetup();
+      const a = await auth.login('u@example.com', 'pw');
+      api.mode = 'down';
+      clock.now += 3_600_000 - 1_000;
+      expect(await auth.login('u@example.com', 'pw')).toBe(a);
+      clock.now += 1_000;
+      expect((await refused(auth.login('u@example.com', 'pw'))).line).toBe('454 4.7.0 Temporary authentication failure, try again later');
+    });
+
+    it('without staleIfUnavailableMs (no queue): /token unavailable after the cache TTL → 454', async () => {
+      const { api, clock, auth } = setup();
+      await auth.login('u@example.com', 'pw');
+      clock.now += 120_000;
+      api.mode = 'down';
+      expect((await refused(auth.login('u@example.com', 'pw'))).line).toBe('454 4.7.0 Temporary authentication failure, try again later');
+    });
+
+    it('expired logins kept for it stay bounded by maxEntries', async () => {
+      const api = new FakeTokens();
+      const clock = { now: 1_000_000 };
+      const auth = new CakemailAuthenticator({ client: api, deadlineMs: 1000, cacheTtlMs: 1_000, staleIfUnavailableMs: 3_600_000, maxEntries: 3, now: () => clock.now });
+      for (let i = 0; i < 5; i++) {
+        await auth.login(`u${i}@example.com`, 'pw');
+        clock.now += 2_000;
+      }
+      expect(auth.size).toBe(3);
+    });
   });
 
   it('bounds the cache', async () => {

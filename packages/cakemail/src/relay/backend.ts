@@ -37,6 +37,8 @@ export interface RelayConfig {
   readonly connections: number;
   /** AUTH_CACHE_TTL_MS: how long a cached login vouches for a password. */
   readonly authCacheTtlMs: number;
+  /** How long an account's confirmed senders are reused. Default 60 s. */
+  readonly sendersTtlMs?: number;
   /** INFLIGHT_WAIT_MS: how long a retry waits for a recipient in flight. */
   readonly inflightWaitMs: number;
   /** BOUNCE_PARTIAL_FAILURES: bounce recipients refused for good when others were accepted. */
@@ -44,6 +46,17 @@ export interface RelayConfig {
   /** SMTP_HOSTNAME, the bounces' `Reporting-MTA`. */
   readonly hostname: string;
 }
+
+/**
+ * With a queue: how long after Cakemail last checked a password, or listed an account's senders,
+ * that answer still serves while Cakemail is unavailable (stale-if-unavailable, auth.ts and
+ * senders.ts), so that an outage of minutes or hours is invisible to the client. A day: long
+ * enough for any outage the queue is meant to bridge, short enough to bound the trade-off. A
+ * password changed (or a sender removed) at Cakemail during the outage still works here until
+ * Cakemail answers again; the queued message's tokens may then be refused, and its sender gets
+ * a bounce. Whenever Cakemail answers, its answer wins.
+ */
+export const QUEUE_STALE_IF_UNAVAILABLE_MS = 24 * 60 * 60 * 1000;
 
 /** Parallel sends per message when `RelayConfig.concurrency` is not given. */
 export const FAN_OUT_CONCURRENCY = 8;
@@ -97,6 +110,8 @@ export function createRelayBackend(config: RelayConfig, deps: RelayDeps): RelayB
       connections: config.connections,
       ...(deps.dispatcher === undefined ? {} : { dispatcher: deps.dispatcher }),
     });
+  // Stale-if-unavailable only with a queue: without one, the client's retry is the recovery.
+  const staleIfUnavailableMs = deps.queue === undefined ? 0 : QUEUE_STALE_IF_UNAVAILABLE_MS;
   const ctx: RelayContext = {
     cfg: Object.freeze({
       deadlineMs: config.deadlineMs,
@@ -114,8 +129,21 @@ export function createRelayBackend(config: RelayConfig, deps: RelayDeps): RelayB
     background: new Set(),
     auth:
       deps.authenticator ??
-      new CakemailAuthenticator({ client, deadlineMs: config.deadlineMs, cacheTtlMs: config.authCacheTtlMs, logger: deps.logger }),
-    senders: deps.senders ?? new SenderDirectory({ client }),
+      new CakemailAuthenticator({
+        client,
+        deadlineMs: config.deadlineMs,
+        cacheTtlMs: config.authCacheTtlMs,
+        staleIfUnavailableMs,
+        logger: deps.logger,
+      }),
+    senders:
+      deps.senders ??
+      new SenderDirectory({
+        client,
+        ...(config.sendersTtlMs === undefined ? {} : { ttlMs: config.sendersTtlMs }),
+        staleIfUnavailableMs,
+        logger: deps.logger,
+      }),
     lists: deps.lists ?? new ListResolver({ client }),
     logger: deps.logger,
     ...(deps.onRelayed === undefined ? {} : { onRelayed: deps.onRelayed }),

@@ -10,7 +10,7 @@ import type { Readable } from 'node:stream';
 import { isSmtpError, Replies, type AuthDecision, type ConnectionInfo, type Credentials, type DataInfo, type Session } from '@cakemail-smtp/smtp-core';
 import type { AuthSession } from '../auth.js';
 import type { CallOptions, SenderInfo } from '../client.js';
-import { errorLogFields } from '../errors.js';
+import { CakemailError, errorLogFields } from '../errors.js';
 import { readControlHeaders } from '../message/control-headers.js';
 import { explainHeaders } from '../message/explain.js';
 import { parseMessage } from '../message/parse.js';
@@ -74,7 +74,7 @@ export class RelaySession implements Session {
     for (const accountId of auth.accounts.slice(0, MAX_ACCOUNTS_CHECKED)) {
       let found: SenderInfo | undefined;
       try {
-        found = await withToken(auth, opts, (token) => this.#s.senders.findSender(token, accountId, from, opts));
+        found = await this.#lookup(auth, opts, (token) => this.#s.senders.findSender(token, accountId, from, opts));
       } catch (err) {
         throw failureReply(this.#log, err, 'sender check');
       }
@@ -141,7 +141,7 @@ export class RelaySession implements Session {
     let sender: SenderInfo;
     let listId: number;
     try {
-      sender = await withToken(auth, opts, (token) =>
+      sender = await this.#lookup(auth, opts, (token) =>
         options.senderId !== undefined
           ? this.#s.senders.checkSenderId(token, accountId, options.senderId, opts)
           : this.#s.senders.checkSender(token, accountId, info.from || (parsed.from?.address ?? ''), opts),
@@ -149,7 +149,7 @@ export class RelaySession implements Session {
       listId =
         options.listId ??
         this.#s.cfg.listId ??
-        (await withToken(auth, opts, (token) => this.#s.lists.resolve(token, accountId, sender.id, opts)));
+        (await this.#lookup(auth, opts, (token) => this.#s.lists.resolve(token, accountId, sender.id, opts)));
     } catch (err) {
       throw failureReply(this.#log, err, 'sender or list lookup');
     }
@@ -274,6 +274,25 @@ export class RelaySession implements Session {
 
   logout(): void {
     this.#auth = undefined;
+  }
+
+  /**
+   * A sender or list lookup with the login's token (withToken). With a queue, when the token
+   * cannot be refreshed because Cakemail is unavailable, the lookup runs with the token as it
+   * stands: what it holds (the list id, senders within their TTL) needs no call, and a call it
+   * needs fails as Cakemail is failing, so it answers its last known answer (senders.ts) or the
+   * failure. Without a queue, the failed refresh is the failure.
+   */
+  async #lookup<T>(auth: AuthSession, opts: CallOptions, fn: (token: string) => Promise<T>): Promise<T> {
+    if (this.#s.queue !== undefined) {
+      try {
+        await auth.accessToken(opts);
+      } catch (err) {
+        if (!(err instanceof CakemailError && err.temporary)) throw err;
+        return fn(auth.tokens.accessToken);
+      }
+    }
+    return withToken(auth, opts, fn);
   }
 
   #requireAuth(): AuthSession {

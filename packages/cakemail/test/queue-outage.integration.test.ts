@@ -1,0 +1,203 @@
+// An outage of minutes is invisible in the queue modes (issue #11's "Done when"): a client that
+// logged in before the outage can log in again, pass MAIL FROM and DATA, and get its 250 during
+// an outage longer than every cache TTL (AUTH_CACHE_TTL_MS, the senders' TTL, the access token's
+// freshness), because the relay serves the answers Cakemail gave last (stale-if-unavailable).
+// Real SMTP (nodemailer over STARTTLS) through smtp-core's server and the relay backend, the fake
+// Cakemail API switched to an outage and back, the queue on a real redis-server (AOF). Small TTLs
+// keep it short; the outage only has to outlast them.
+import { randomBytes } from 'node:crypto';
+import { Registry } from 'prom-client';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { openQueue, type MessageQueue } from '@cakemail-smtp/queue';
+import { createMemoryAuthLimiter, createSmtpServer, type AuthLimiter, type SmtpServer } from '@cakemail-smtp/smtp-core';
+import { serverTlsSettings } from '@cakemail-smtp/tls';
+import { createFakeCakemail, createMailer, DEFAULT_SENDER, DEFAULT_USER, testCertificates, type FakeCakemail, type RouteKey } from '@cakemail-smtp/testkit';
+import { createRelayBackend, type RelayBackend, type RelayConfig } from '../src/relay/backend.js';
+import type { QueuedBody, QueuedSession, QueueMode } from '../src/relay/queue.js';
+import type { Logger } from '../src/types.js';
+import { startAofRedis, type AofRedis } from './helpers/aof-redis.js';
+import { relayConfig } from './helpers/relay-config.js';
+
+const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet };
+const ROUTES: readonly RouteKey[] = ['token', 'senders', 'lists', 'createList', 'send'];
+/** Longer than every TTL below: the auth cache, the senders' cache, a 2 s token's freshness (1 s). */
+const OUTAGE_MS = 1_500;
+const SHORT_TTLS: Partial<RelayConfig> = { authCacheTtlMs: 300, sendersTtlMs: 300 };
+
+let redis: AofRedis;
+let api: FakeCakemail | undefined;
+let queue: MessageQueue<QueuedBody, QueuedSession> | undefined;
+let backend: RelayBackend | undefined;
+let smtp: SmtpServer | undefined;
+let limiter: AuthLimiter | undefined;
+let port: number;
+let ca: string;
+
+beforeAll(async () => {
+  redis = await startAofRedis();
+});
+afterAll(async () => {
+  await redis.stop();
+});
+afterEach(async () => {
+  await smtp?.close();
+  await limiter?.close();
+  await queue?.close(2000);
+  await backend?.close();
+  await api?.close();
+  smtp = limiter = queue = backend = api = undefined;
+});
+
+async function start(mode: QueueMode, overrides: Partial<RelayConfig>, tokenTtlSeconds = 2): Promise<FakeCakemail> {
+  const fake = createFakeCakemail({ tokenTtlSeconds });
+  api = fake;
+  await fake.listen(0);
+  const maxAgeMs = 60_000;
+  if (mode !== 'off') {
+    queue = await openQueue<QueuedBody, QueuedSession>({
+      redisUrl: redis.url,
+      keys: randomBytes(32).toString('base64'),
+      maxBytes: 0,
+      retryBaseMs: 100,
+      retryMaxMs: 400,
+      maxAgeMs,
+      name: `o${randomBytes(4).toString('hex')}`,
+      register: new Registry(),
+    });
+  }
+  backend = createRelayBackend(relayConfig(fake.url, overrides), {
+    logger: quiet,
+    ...(queue === undefined || mode === 'off' ? {} : { queue: { mode, queue, maxAgeMs } }),
+  });
+  const certs = await testCertificates();
+  ca = certs.ca;
+  limiter = createMemoryAuthLimiter({ pairLimit: 10, ipLimit: 30, windowMs: 60_000 });
+  smtp = createSmtpServer({
+    hostname: 'gateway.test',
+    greeting: 'Cakemail SMTP gateway',
+    host: '127.0.0.1',
+    port: 0,
+    securePort: null,
+    tls: { current: () => ({ cert: certs.cert, key: certs.key }), onChange: () => () => undefined },
+    tlsSettings: serverTlsSettings,
+    backend,
+    limits: {
+      maxMessageSize: 10_485_760,
+      maxRecipients: 100,
+      idleTimeoutMs: 60_000,
+      handshakeTimeoutMs: 10_000,
+      maxConnections: 0,
+      maxConnectionsPerIp: 20,
+      sessionMaxMs: 0,
+      maxMessagesPerSession: 100,
+      maxJunkCommands: 50,
+      maxAuthFailures: 3,
+      maxUnauthenticatedCommands: 10,
+      bareLf: 'normalize',
+      maxInflightBytes: 0,
+      closeTimeoutMs: 500,
+      maxReplyWaitMs: 0,
+    },
+    authLimiter: limiter,
+  });
+  port = (await smtp.listen()).port;
+  return fake;
+}
+
+type Sent = { response: string } | { responseCode: number; response: string };
+
+async function sendMail(subject: string, to: string[], pass: string = DEFAULT_USER.password): Promise<Sent> {
+  const mailer = createMailer({ port, ca, auth: { user: DEFAULT_USER.email, pass } });
+  try {
+    const info = await mailer.sendMail({ from: DEFAULT_SENDER.email, to, subject, text: 'Hello from a printer' });
+    return { response: info.response };
+  } catch (err) {
+    const e = err as { responseCode?: number; response?: string };
+    if (e.responseCode === undefined) throw err;
+    return { responseCode: e.responseCode, response: e.response ?? '' };
+  } finally {
+    mailer.close();
+  }
+}
+
+/** Every route of the fake fails as told, until `recover()`. */
+function outage(fake: FakeCakemail, how: 'http503' | 'reset'): void {
+  for (const route of ROUTES) fake.faults.set(route, how === 'http503' ? { status: 503 } : { reset: true });
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function waitFor(what: string, check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+/** The recipients of the emails the fake accepted with this subject, sorted. */
+function deliveredWith(fake: FakeCakemail, subject: string): string[] {
+  return fake
+    .sent()
+    .filter((e) => (e.body.content as { subject?: string } | undefined)?.subject === subject)
+    .map((e) => e.body.email as string)
+    .sort();
+}
+
+describe('an outage longer than every cache TTL, in the queue modes', () => {
+  for (const [mode, how] of [
+    ['fallback', 'http503'],
+    ['always', 'reset'],
+  ] as const) {
+    it(`${mode} (every call ${how === 'http503' ? 'answered 503' : 'reset'}): a new session AUTHs, MAIL FROM, DATA → 250 queued; after recovery delivered exactly once`, async () => {
+      const fake = await start(mode, SHORT_TTLS);
+      const before = await sendMail('Before the outage', ['one@example.net']);
+      expect(before).toMatchObject({ response: expect.stringMatching(/^250 2\.0\.0 Ok: queued as /) });
+
+      outage(fake, how);
+      await sleep(OUTAGE_MS);
+      const during = await sendMail('During the outage', ['one@example.net', 'two@example.net']);
+      expect(during).toMatchObject({ response: expect.stringMatching(/^250 2\.0\.0 Ok: queued as [0-9a-f]{20}/) });
+      if (mode === 'fallback') expect((during as { response: string }).response).toMatch(/; delivery to Cakemail deferred$/);
+      // A wrong password finds no login to stand in for it.
+      expect(await sendMail('Wrong password', ['one@example.net'], 'not-the-password')).toEqual({
+        responseCode: 454,
+        response: '454 4.7.0 Temporary authentication failure, try again later',
+      });
+      expect(deliveredWith(fake, 'During the outage')).toEqual([]);
+
+      fake.faults.clear();
+      const q = queue;
+      if (q === undefined || backend === undefined) throw new Error('no queue');
+      q.startWorkers({ concurrency: 2, ...backend.queueHandlers() });
+      await waitFor('delivery', async () => (await q.stats()).depth === 0);
+      expect(deliveredWith(fake, 'During the outage')).toEqual(['one@example.net', 'two@example.net']);
+      expect(deliveredWith(fake, 'Wrong password')).toEqual([]);
+    });
+  }
+
+  it('off (no queue): the same outage is answered as without stale answers, 454 at AUTH and 451 at MAIL FROM', async () => {
+    let fake = await start('off', SHORT_TTLS);
+    expect(await sendMail('Before the outage', ['one@example.net'])).toMatchObject({ response: expect.stringMatching(/^250 /) });
+    outage(fake, 'http503');
+    await sleep(OUTAGE_MS);
+    expect(await sendMail('During the outage', ['one@example.net'])).toEqual({
+      responseCode: 454,
+      response: '454 4.7.0 Temporary authentication failure, try again later',
+    });
+    await smtp?.close();
+    await limiter?.close();
+    await backend?.close();
+    await fake.close();
+
+    // A login still within AUTH_CACHE_TTL_MS (and its token fresh), the senders' cache expired: MAIL FROM → 451.
+    fake = await start('off', { sendersTtlMs: 300 }, 3600);
+    expect(await sendMail('Before the outage', ['one@example.net'])).toMatchObject({ response: expect.stringMatching(/^250 /) });
+    outage(fake, 'http503');
+    await sleep(OUTAGE_MS);
+    const during = await sendMail('During the outage', ['one@example.net']);
+    expect(during).toMatchObject({ responseCode: 451, response: expect.stringMatching(/^451 4\.\d\.\d /) });
+    fake.faults.clear();
+    expect(deliveredWith(fake, 'During the outage')).toEqual([]);
+  });
+});
