@@ -24,6 +24,7 @@
  * 9. The library's own `421`s carry the right enhanced code and our wording.
  * 10. Shutdown drains (with GatewayServer.close): a session ending a
  *     transaction during a shutdown gets `421 4.3.2` after its reply.
+ * 11. Replies to commands that arrive together leave in one TLS record.
  */
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
