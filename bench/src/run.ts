@@ -395,7 +395,7 @@ async function main(): Promise<void> {
     for (const line of targets) log(renderTarget(line));
     log('```');
   }
-  if (args.profile) log(`profiles: ${profileDir} (summarise: node bench/dist/profile-summary.js FILE)`);
+  if (args.profile) log(`profiles: ${profileDir} (summarise: node bench/dist/profile-summary.js FILE [TOP] [SKIP_MS])`);
   const json = args.json ?? join(tmpdir(), 'cakemail-smtp-bench.json');
   writeFileSync(json, `${JSON.stringify({ quick, date: new Date().toISOString(), machine, rows, targets, results, notes }, null, 2)}\n`);
   log(`results: ${json}`);
