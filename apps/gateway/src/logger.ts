@@ -181,7 +181,10 @@ export function createLogger(options: LoggerOptions): Logger {
         )
       : options.destination
         ? pino(base, options.destination)
-        : pino(base);
+        : // Each line is one write(2) to stdout from the event loop. pino's default destination
+          // writes asynchronously, through libuv's thread pool: a thread hand-off and a wake-up
+          // for every line, which on a one-core replica cost more than the write itself.
+          pino(base, pino.destination({ dest: 1, sync: true }));
   // pino gives a child's bindings no formatter, so they are censored here. A
   // child is an Object.create() of its parent: children and theirs inherit this.
   const child = logger.child;

@@ -3,9 +3,13 @@
  * count per client from the moment of accept, on both listeners, so one
  * address cannot hold the slots that everyone else needs.
  */
+import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
-import { connect, type Socket } from 'node:net';
-import { greeted } from '@cakemail-smtp/testkit';
+import { connect, type AddressInfo, type Socket } from 'node:net';
+import { serverTlsSettings, silentLogger } from '@cakemail-smtp/tls';
+import { greeted, testCertificates } from '@cakemail-smtp/testkit';
+import { ConnectionSlots } from '../src/connection-slots.js';
+import { AcceptingServer } from '../src/library/accepting-server.js';
 import { eventually, startServer, type TestServer } from './helpers.js';
 
 let t: TestServer | undefined;
@@ -105,6 +109,47 @@ describe('connection flood from one address', () => {
 
   it('refuses a per-IP limit that would let one address take every connection', async () => {
     await expect(startServer({ limits: { maxConnections: 10, maxConnectionsPerIp: 10 } })).rejects.toThrow(/maxConnectionsPerIp/);
+  });
+});
+
+describe('greeting at accept', () => {
+  it('writes the greeting while the accept is handled, not on a later turn of the event loop', async () => {
+    const certs = await testCertificates();
+    const server = new AcceptingServer(
+      {
+        ...serverTlsSettings,
+        key: certs.key,
+        cert: certs.cert,
+        name: 'gateway.test',
+        logger: false,
+        disableReverseLookup: true,
+        closeTimeout: 500,
+        handshakeTimeout: 10_000,
+        maxJunkCommands: 10,
+        sessionMaxMs: 0,
+        maxReplyWaitMs: 0,
+        hooks: { handshakeTimeout: () => {}, reset: () => {}, limit: () => {} },
+        onConnect: (_session, callback) => callback(),
+      },
+      {
+        listener: 'starttls',
+        slots: new ConnectionSlots({ maxConnections: 0, maxConnectionsPerIp: 0 }),
+        trustedProxies: undefined,
+        proxyTimeoutMs: 10_000,
+        logger: silentLogger,
+        count: () => {},
+      },
+    );
+    // Runs right after the server's own 'connection' listener, in the same turn of the event loop.
+    const writtenAtAccept: number[] = [];
+    server.server.on('connection', (socket: Socket) => writtenAtAccept.push(socket.bytesWritten));
+    server.server.listen(0, '127.0.0.1');
+    await once(server.server, 'listening');
+    const client = await greeted({ port: (server.server.address() as AddressInfo).port });
+    expect(client.greeting?.raw).toMatch(/^220 gateway\.test ESMTP/);
+    expect(writtenAtAccept).toEqual([client.greeting?.raw.length]);
+    client.close();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
   });
 });
 

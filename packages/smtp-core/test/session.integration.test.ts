@@ -115,6 +115,23 @@ describe('STARTTLS listener', () => {
     expect(t.rec.delivered).toEqual([{ from: 'a@example.test', to: ['b@example.test'], body: 'Subject: hi\r\n\r\n.dot\r\nbody\r\n' }]);
     client.close();
   });
+
+  it('answers pipelined MAIL, RCPT and DATA in one TLS record', async () => {
+    const client = await authenticated({ ...t.client, username: USER, password: PASSWORD });
+    // Each TLS record the server writes reaches the client as its own 'data' chunk.
+    const chunks: string[] = [];
+    client.socket.on('data', (data: string) => chunks.push(data));
+    client.write('MAIL FROM:<a@example.test>\r\nRCPT TO:<b@example.test>\r\nDATA\r\n');
+    expect((await client.read()).raw).toBe('250 2.1.0 Accepted\r\n');
+    expect((await client.read()).raw).toBe('250 2.1.5 Accepted\r\n');
+    expect((await client.read()).raw).toBe('354 End data with <CR><LF>.<CR><LF>\r\n');
+    expect(chunks).toEqual(['250 2.1.0 Accepted\r\n250 2.1.5 Accepted\r\n354 End data with <CR><LF>.<CR><LF>\r\n']);
+    // A reply that waits on the backend still goes out on its own.
+    client.write('Subject: hi\r\n\r\nbody\r\n.\r\n');
+    expect((await client.read()).raw).toBe('250 2.0.0 Ok: queued as test-1\r\n');
+    expect(t.rec.delivered).toHaveLength(1);
+    client.close();
+  });
 });
 
 describe('implicit TLS listener', () => {

@@ -13,9 +13,13 @@
  *   first; its source address is the client for everything after, per-IP slot
  *   included. A bad or missing header closes the connection.
  *
+ * - Without a PROXY header the session starts while the accept is handled,
+ *   so the greeting is written at once (the library waits for setImmediate).
+ *
  * A slot is released when the accepted socket closes, or when its session
  * closes (STARTTLS removes the raw socket's listeners, so both are watched).
  */
+import { randomBytes } from 'node:crypto';
 import type { BlockList, Socket } from 'node:net';
 import type { SMTPServer } from 'smtp-server';
 import type { Logger } from '@cakemail-smtp/tls';
@@ -43,6 +47,13 @@ type SocketOptions = Parameters<Parameters<SMTPServer['_handleProxy']>[1]>[1];
 
 /** How long a refused socket stays open for its reply to be flushed. */
 const REFUSE_LINGER_MS = 1000;
+
+/** A session id as smtp-server makes one: 80 random bits, 16 base-32 digits. */
+function sessionId(): string {
+  return BigInt(`0x${randomBytes(10).toString('hex')}`)
+    .toString(32)
+    .padStart(16, '0');
+}
 
 export class AcceptingServer extends GatewayServer {
   private readonly slotOf = new WeakMap<Socket, Slot>();
@@ -90,7 +101,10 @@ export class AcceptingServer extends GatewayServer {
       if (slot && socketOptions) this.accept.slots.bindSession(slot, socketOptions.id);
       callback(err, socketOptions);
     };
-    if (!this._expectsProxyHeader(socket)) return super._handleProxy(socket, bind);
+    // The library hands a socket without a PROXY header on at setImmediate, after every
+    // other socket's I/O of this turn of the event loop (TLS handshakes: milliseconds each
+    // under load). Here it goes on at once, so the greeting leaves with the accept.
+    if (!this._expectsProxyHeader(socket)) return bind(null, { id: sessionId() });
     const { logger, count, listener, proxyTimeoutMs } = this.accept;
     const peer = peerAddress(socket.remoteAddress ?? '');
     // The header is read: the library makes the session's socket options (its id), with the client's address.

@@ -24,6 +24,7 @@
  * 9. The library's own `421`s carry the right enhanced code and our wording.
  * 10. Shutdown drains (with GatewayServer.close): a session ending a
  *     transaction during a shutdown gets `421 4.3.2` after its reply.
+ * 11. Replies to commands that arrive together leave in one TLS record.
  */
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
@@ -81,6 +82,8 @@ export class GatewayConnection extends SMTPConnection {
   private inCommand = false;
   private counted = false;
   private sessionTimer: NodeJS.Timeout | undefined;
+  /** Corked until the replies to the commands read with this one are written (corkReplies). */
+  private corked = false;
 
   private get gatewayOptions(): GatewayServerOptions {
     return this._server.options as GatewayServerOptions;
@@ -186,7 +189,27 @@ export class GatewayConnection extends SMTPConnection {
     if (r.code !== 421) setImmediate(() => this._whenWritable(callback ?? (() => {})));
   }
 
+  /**
+   * Replies to commands that arrive together (a pipelined MAIL, RCPT and DATA)
+   * leave in one TLS record and one write instead of one each: the TLS socket
+   * is corked while they are handled, and uncorked once the event loop has run
+   * their handlers (setImmediate comes after the promise callbacks that answer
+   * them). A reply that waits on I/O (the relay's final 250) goes out on its own.
+   * Never before TLS: the plaintext socket must be flushed before STARTTLS wraps it.
+   */
+  private corkReplies(): void {
+    if (this.corked || !this.secure || this._upgrading) return;
+    const socket = this._socket;
+    socket.cork();
+    this.corked = true;
+    setImmediate(() => {
+      this.corked = false;
+      socket.uncork();
+    });
+  }
+
   override _onCommand(command: Buffer, callback?: () => void): void {
+    this.corkReplies();
     // Before the greeting, during a TLS upgrade or a shutdown, the library decides.
     if (!this._ready || this._upgrading || this._server._closeTimeout) return super._onCommand(command, callback);
     if (this.junkEpoch !== this._transactionCounter) {
