@@ -28,8 +28,10 @@ export function createMailer(options: MailerOptions): Transporter<SMTPTransport.
     ignoreTLS: false,
     tls: { ca: options.ca, servername: 'localhost', ...options.tls },
     ...(options.auth ? { auth: { user: options.auth.user, pass: options.auth.pass }, authMethod: options.auth.method ?? 'PLAIN' } : {}),
-    connectionTimeout: 5000,
-    greetingTimeout: 5000,
+    // The whole set-up (connect, greeting, STARTTLS): tests open tens of TLS sessions at once on
+    // a shared 2-core machine, where 5 s was exceeded; a server that never answers still fails.
+    connectionTimeout: 20_000,
+    greetingTimeout: 20_000,
     socketTimeout: 15_000,
     ...pool,
   } as SMTPTransport.Options);
