@@ -77,4 +77,14 @@ describe('sealSecret / unsealSecret', () => {
     expect(await unsealSecret(ring, sealed, 'job1')).toEqual(secret);
     expect(sealed.length).toBeLessThan(JSON.stringify(secret).length / 10);
   });
+
+  it.each([
+    ['a small body (compressed on the event loop)', randomBytes(600).toString('base64')],
+    ['a large body that compresses to a large one (the thread pool both ways)', randomBytes(300_000).toString('base64')],
+    ['a large body that compresses to a small one', 'x'.repeat(3_000_000)],
+  ])('round-trips %s', async (_name, text) => {
+    const ring = parseKeyRing(k1);
+    const secret = { body: { text }, session: { accessToken: 'a', refreshToken: 'r' } };
+    expect(await unsealSecret(ring, await sealSecret(ring, secret, 'job2'), 'job2')).toEqual(secret);
+  });
 });
