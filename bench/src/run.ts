@@ -16,8 +16,7 @@ import { availableParallelism, cpus, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { configKeys, loadConfig } from '@cakemail-smtp/gateway';
-import { loopbackGatewayEnv, testCertificates } from '@cakemail-smtp/testkit';
-import { startAofRedis } from './aof-redis.js';
+import { loopbackGatewayEnv, testCertificates, startPersistentRedisServer } from '@cakemail-smtp/testkit';
 import { killAll, liveChildren, onChildCrash, pinSelf, pinning, startChild, type Child } from './children.js';
 import { LARGE_KINDS } from './messages.js';
 import { cpuMicros, openFileLimit, systemBusyMicros } from './procstat.js';
@@ -244,7 +243,7 @@ async function main(): Promise<void> {
     } else {
       log(`[${elapsed()}] S1 with QUEUE_MODE=always…`);
       // a redis-server of its own with the persistence the queue's promise needs (AOF, noeviction)
-      const redis = await startAofRedis();
+      const redis = await startPersistentRedisServer({ appendfsync: 'everysec', maxmemoryPolicy: 'noeviction' });
       try {
         const q = await compare(
           'S1-queue',

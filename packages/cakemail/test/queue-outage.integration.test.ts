@@ -11,11 +11,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { openQueue, type MessageQueue } from '@cakemail-smtp/queue';
 import { createMemoryAuthLimiter, createSmtpServer, type AuthLimiter, type SmtpServer } from '@cakemail-smtp/smtp-core';
 import { serverTlsSettings } from '@cakemail-smtp/tls';
-import { createFakeCakemail, createMailer, DEFAULT_SENDER, DEFAULT_USER, testCertificates, type FakeCakemail, type RouteKey } from '@cakemail-smtp/testkit';
+import { createFakeCakemail, createMailer, DEFAULT_SENDER, DEFAULT_USER, testCertificates, type FakeCakemail, type RouteKey, startPersistentRedisServer, type PersistentRedis } from '@cakemail-smtp/testkit';
 import { createRelayBackend, type RelayBackend, type RelayConfig } from '../src/relay/backend.js';
 import type { QueuedBody, QueuedSession, QueueMode } from '../src/relay/queue.js';
 import type { Logger } from '../src/types.js';
-import { startAofRedis, type AofRedis } from './helpers/aof-redis.js';
 import { relayConfig } from './helpers/relay-config.js';
 
 const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet };
@@ -24,7 +23,7 @@ const ROUTES: readonly RouteKey[] = ['token', 'senders', 'lists', 'createList', 
 const OUTAGE_MS = 1_500;
 const SHORT_TTLS: Partial<RelayConfig> = { authCacheTtlMs: 300, sendersTtlMs: 300 };
 
-let redis: AofRedis;
+let redis: PersistentRedis;
 let api: FakeCakemail | undefined;
 let queue: MessageQueue<QueuedBody, QueuedSession> | undefined;
 let backend: RelayBackend | undefined;
@@ -34,7 +33,7 @@ let port: number;
 let ca: string;
 
 beforeAll(async () => {
-  redis = await startAofRedis();
+  redis = await startPersistentRedisServer();
 });
 afterAll(async () => {
   await redis.stop();

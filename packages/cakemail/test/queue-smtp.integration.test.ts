@@ -6,16 +6,15 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { openQueue, type MessageQueue } from '@cakemail-smtp/queue';
 import { createMemoryAuthLimiter, createSmtpServer, type AuthLimiter, type SmtpServer } from '@cakemail-smtp/smtp-core';
 import { serverTlsSettings } from '@cakemail-smtp/tls';
-import { createFakeCakemail, createMailer, DEFAULT_SENDER, DEFAULT_USER, testCertificates, type FakeCakemail } from '@cakemail-smtp/testkit';
+import { createFakeCakemail, createMailer, DEFAULT_SENDER, DEFAULT_USER, testCertificates, type FakeCakemail, startPersistentRedisServer, type PersistentRedis } from '@cakemail-smtp/testkit';
 import { createRelayBackend, type RelayBackend } from '../src/relay/backend.js';
 import type { QueuedBody, QueuedSession, QueueMode } from '../src/relay/queue.js';
 import type { Logger } from '../src/types.js';
-import { startAofRedis, type AofRedis } from './helpers/aof-redis.js';
 import { relayConfig } from './helpers/relay-config.js';
 
 const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet };
 
-let redis: AofRedis;
+let redis: PersistentRedis;
 let api: FakeCakemail;
 let queue: MessageQueue<QueuedBody, QueuedSession>;
 let backend: RelayBackend;
@@ -25,7 +24,7 @@ let port: number;
 let ca: string;
 
 beforeAll(async () => {
-  redis = await startAofRedis();
+  redis = await startPersistentRedisServer();
 });
 afterAll(async () => {
   await redis.stop();

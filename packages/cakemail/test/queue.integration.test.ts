@@ -9,13 +9,12 @@ import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
 import { openQueue, QueueUnavailableError, type MessageQueue, type QueueMessage, type QueueOptions, type QueuedJob } from '@cakemail-smtp/queue';
 import type { Session } from '@cakemail-smtp/smtp-core';
-import { createFakeCakemail, DEFAULT_SENDER, DEFAULT_USER, startRedisProxy, type FakeCakemail, type SentEmail } from '@cakemail-smtp/testkit';
+import { createFakeCakemail, DEFAULT_SENDER, DEFAULT_USER, startRedisProxy, type FakeCakemail, type SentEmail, startPersistentRedisServer, type PersistentRedis } from '@cakemail-smtp/testkit';
 import { CakemailClient } from '../src/client.js';
 import { createRelayBackend, type RelayBackend } from '../src/relay/backend.js';
 import { queuedKey, type QueuedBody, type QueuedSession, type QueueMode } from '../src/relay/queue.js';
 import { RedisAcceptedStore } from '../src/relay/redis-accepted-store.js';
 import type { Logger } from '../src/types.js';
-import { startAofRedis, type AofRedis } from './helpers/aof-redis.js';
 import { refused } from './helpers/refused.js';
 import { relayConfig } from './helpers/relay-config.js';
 
@@ -28,7 +27,7 @@ function recordingLogger(bindings: Record<string, unknown> = {}): Logger {
 const ALICE = DEFAULT_SENDER.email;
 const KEY = randomBytes(32).toString('base64');
 
-let redis: AofRedis;
+let redis: PersistentRedis;
 let api: FakeCakemail;
 let queue: MessageQueue<QueuedBody, QueuedSession>;
 let store: RedisAcceptedStore;
@@ -38,7 +37,7 @@ let backend: RelayBackend;
 let enqueued: QueueMessage<QueuedBody, QueuedSession>[];
 
 beforeAll(async () => {
-  redis = await startAofRedis();
+  redis = await startPersistentRedisServer();
 });
 afterAll(async () => {
   await redis.stop();

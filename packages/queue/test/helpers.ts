@@ -1,91 +1,17 @@
 /**
- * Test plumbing: a redis-server with AOF on (appendfsync always) in its own
- * temporary directory, a key ring, a fake Cakemail session, and a deliver
+ * Test plumbing: a redis-server with AOF on (appendfsync always; testkit's), a key ring, a fake Cakemail session, and a deliver
  * function that talks to the testkit's fake Cakemail API the way the relay
  * does (one POST per recipient, an accepted-recipient set that keeps a retry
  * from sending twice).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { freePort } from '@cakemail-smtp/testkit';
+import { startPersistentRedisServer, type PersistentRedis } from '@cakemail-smtp/testkit';
 import { Redis } from 'ioredis';
 import type { DeliverResult, QueuedJob, RecipientOutcome } from '../src/index.js';
 
-export interface AofRedis {
-  readonly url: string;
-  readonly dir: string;
-  /** SIGKILL the server, then start it again on the same port from the same AOF. */
-  crashAndRestart(): Promise<void>;
-  stop(): Promise<void>;
-}
-
-
-/** Starts redis-server on `port` and resolves once it answers PING; undefined if it exits first. */
-async function spawnRedis(port: number, dir: string): Promise<ChildProcess | undefined> {
-  const child: ChildProcess = spawn(
-    process.env['REDIS_SERVER_BIN'] ?? '/usr/bin/redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'always'],
-    { stdio: 'ignore' },
-  );
-  const probe = new Redis(`redis://127.0.0.1:${port}`, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  probe.on('error', () => undefined);
-  const deadline = Date.now() + 10_000;
-  try {
-    while (child.exitCode === null && Date.now() < deadline) {
-      try {
-        await probe.connect();
-        // A server still loading its AOF answers LOADING; wait until it answers PONG.
-        if ((await probe.ping()) === 'PONG') return child;
-      } catch {
-        probe.disconnect();
-      }
-      await sleep(50);
-    }
-  } finally {
-    probe.disconnect();
-  }
-  child.kill('SIGKILL');
-  return undefined;
-}
-
-async function kill(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, 'exit');
-  child.kill(signal);
-  await exited;
-}
-
-export async function startAofRedis(): Promise<AofRedis> {
-  const dir = await mkdtemp(join(tmpdir(), 'queue-redis-'));
-  for (let attempt = 1; attempt <= 3; attempt++) {
-    const port = await freePort();
-    let child = await spawnRedis(port, dir);
-    if (!child) continue;
-    // If the test process exits without afterAll (a crash), take the server with it.
-    const killOnExit = () => child?.kill('SIGKILL');
-    process.on('exit', killOnExit);
-    return {
-      url: `redis://127.0.0.1:${port}`,
-      dir,
-      async crashAndRestart() {
-        if (child) await kill(child, 'SIGKILL');
-        child = await spawnRedis(port, dir);
-        if (!child) throw new Error(`redis-server did not restart on port ${port}`);
-      },
-      async stop() {
-        process.removeListener('exit', killOnExit);
-        if (child) await kill(child, 'SIGTERM');
-        await rm(dir, { recursive: true, force: true });
-      },
-    };
-  }
-  await rm(dir, { recursive: true, force: true });
-  throw new Error('redis-server did not start');
-}
+/** The queue's Redis in these tests: AOF on, `appendfsync always` (testkit's). */
+export type AofRedis = PersistentRedis;
+export const startAofRedis = (): Promise<AofRedis> => startPersistentRedisServer();
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

@@ -1,11 +1,16 @@
 /**
- * A throwaway redis-server for tests: its own process on a free port, no
- * persistence, stopped by stop(). With REDIS_URL set, that server is used
- * instead and stop() leaves it alone (tests then keep to their own key prefixes).
+ * Throwaway redis-servers for tests, each its own process on a free port:
+ * startRedisServer() without persistence; startPersistentRedisServer() with AOF
+ * on in a temporary directory (the queue's setting). With REDIS_URL set,
+ * testRedis() uses that server instead and stop() leaves it alone (tests then
+ * keep to their own key prefixes).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { freePort } from './ports.js';
 
 export interface TestRedis {
@@ -69,6 +74,84 @@ export async function startRedisServer(): Promise<TestRedis> {
     // The port may have been taken between freePort() and the bind: try another.
     if (attempt >= 3 || failure) throw failure ?? new Error(`redis-server did not answer PING on port ${port}`);
   }
+}
+
+/** A redis-server that keeps what it acknowledged: AOF on, in its own temporary directory. */
+export interface PersistentRedis extends TestRedis {
+  /** The server's directory: its AOF files are under it. */
+  readonly dir: string;
+  /** Every byte of the files in that directory (the AOF, an RDB if any). */
+  files(): Promise<Buffer>;
+  /** SIGKILL the server, then start it again on the same port from the same files. */
+  crashAndRestart(): Promise<void>;
+}
+
+export interface PersistentRedisOptions {
+  /** `always` (the default): on disk before each reply; `everysec`: Redis's default. */
+  readonly appendfsync?: 'always' | 'everysec';
+  /** `maxmemory-policy`; the server's default (`noeviction`) when absent. */
+  readonly maxmemoryPolicy?: string;
+}
+
+/**
+ * Starts redis-server with `appendonly yes` (the queue's production setting) in a temporary
+ * directory, removed by stop(); resolves once it answers PING (not while it loads its AOF).
+ */
+export async function startPersistentRedisServer(options: PersistentRedisOptions = {}): Promise<PersistentRedis> {
+  const dir = await mkdtemp(join(tmpdir(), 'test-redis-'));
+  const args = (port: number) => [
+    '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '',
+    '--appendonly', 'yes', '--appendfsync', options.appendfsync ?? 'always',
+    ...(options.maxmemoryPolicy === undefined ? [] : ['--maxmemory-policy', options.maxmemoryPolicy]),
+  ];
+  const spawnOn = async (port: number): Promise<ChildProcess | undefined> => {
+    const child = spawn(binary, args(port), { stdio: 'ignore' });
+    child.once('error', () => undefined);
+    const deadline = Date.now() + 15_000;
+    while (child.exitCode === null && Date.now() < deadline) {
+      if (await pings(port)) return child;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await stopProcess(child);
+    return undefined;
+  };
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    const port = await freePort();
+    let child = await spawnOn(port);
+    if (!child) continue; // the port may have been taken between freePort() and the bind
+    // If the test process exits without afterAll (a crash), take the server with it.
+    const killOnExit = () => child?.kill('SIGKILL');
+    process.on('exit', killOnExit);
+    return {
+      url: `redis://127.0.0.1:${port}`,
+      dir,
+      files: () => readAll(dir),
+      async crashAndRestart() {
+        if (child && child.exitCode === null && child.signalCode === null) {
+          const exited = once(child, 'exit');
+          child.kill('SIGKILL');
+          await exited;
+        }
+        child = await spawnOn(port);
+        if (!child) throw new Error(`redis-server did not restart on port ${port}`);
+      },
+      async stop() {
+        process.removeListener('exit', killOnExit);
+        if (child) await stopProcess(child);
+        await rm(dir, { recursive: true, force: true });
+      },
+    };
+  }
+  await rm(dir, { recursive: true, force: true });
+  throw new Error('redis-server did not start');
+}
+
+async function readAll(dir: string): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile()) parts.push(await readFile(join(entry.parentPath, entry.name)));
+  }
+  return Buffer.concat(parts);
 }
 
 /** REDIS_URL when set, else a fresh redis-server. */
