@@ -5,17 +5,14 @@
 // Real SMTP (nodemailer over STARTTLS) through smtp-core's server and the relay backend, the fake
 // Cakemail API switched to an outage and back, the queue on a real redis-server (AOF). Small TTLs
 // keep it short; the outage only has to outlast them.
-import { randomBytes } from 'node:crypto';
-import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { openQueue, type MessageQueue } from '@cakemail-smtp/queue';
-import { createMemoryAuthLimiter, createSmtpServer, type AuthLimiter, type SmtpServer } from '@cakemail-smtp/smtp-core';
-import { serverTlsSettings } from '@cakemail-smtp/tls';
-import { createFakeCakemail, createMailer, DEFAULT_SENDER, DEFAULT_USER, testCertificates, type FakeCakemail, type RouteKey, startPersistentRedisServer, type PersistentRedis } from '@cakemail-smtp/testkit';
+import type { MessageQueue } from '@cakemail-smtp/queue';
+import { createFakeCakemail, type FakeCakemail, type RouteKey, startPersistentRedisServer, type PersistentRedis } from '@cakemail-smtp/testkit';
 import { createRelayBackend, type RelayBackend, type RelayConfig } from '../src/relay/backend.js';
 import type { QueuedBody, QueuedSession, QueueMode } from '../src/relay/queue.js';
 import type { Logger } from '../src/types.js';
 import { relayConfig } from './helpers/relay-config.js';
+import { openTestQueue, sendThrough, startSmtpFront, type Sent, type SmtpFront } from './helpers/smtp-front.js';
 
 const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet };
 const ROUTES: readonly RouteKey[] = ['token', 'senders', 'lists', 'createList', 'send'];
@@ -27,10 +24,7 @@ let redis: PersistentRedis;
 let api: FakeCakemail | undefined;
 let queue: MessageQueue<QueuedBody, QueuedSession> | undefined;
 let backend: RelayBackend | undefined;
-let smtp: SmtpServer | undefined;
-let limiter: AuthLimiter | undefined;
-let port: number;
-let ca: string;
+let front: SmtpFront | undefined;
 
 beforeAll(async () => {
   redis = await startPersistentRedisServer();
@@ -39,12 +33,11 @@ afterAll(async () => {
   await redis.stop();
 });
 afterEach(async () => {
-  await smtp?.close();
-  await limiter?.close();
+  await front?.close();
   await queue?.close(2000);
   await backend?.close();
   await api?.close();
-  smtp = limiter = queue = backend = api = undefined;
+  front = queue = backend = api = undefined;
 });
 
 async function start(mode: QueueMode, overrides: Partial<RelayConfig>, tokenTtlSeconds = 2): Promise<FakeCakemail> {
@@ -53,70 +46,19 @@ async function start(mode: QueueMode, overrides: Partial<RelayConfig>, tokenTtlS
   await fake.listen(0);
   const maxAgeMs = 60_000;
   if (mode !== 'off') {
-    queue = await openQueue<QueuedBody, QueuedSession>({
-      redisUrl: redis.url,
-      keys: randomBytes(32).toString('base64'),
-      maxBytes: 0,
-      retryBaseMs: 100,
-      retryMaxMs: 400,
-      maxAgeMs,
-      name: `o${randomBytes(4).toString('hex')}`,
-      register: new Registry(),
-    });
+    queue = await openTestQueue(redis.url, maxAgeMs);
   }
   backend = createRelayBackend(relayConfig(fake.url, overrides), {
     logger: quiet,
     ...(queue === undefined || mode === 'off' ? {} : { queue: { mode, queue, maxAgeMs } }),
   });
-  const certs = await testCertificates();
-  ca = certs.ca;
-  limiter = createMemoryAuthLimiter({ pairLimit: 10, ipLimit: 30, windowMs: 60_000 });
-  smtp = createSmtpServer({
-    hostname: 'gateway.test',
-    greeting: 'Cakemail SMTP gateway',
-    host: '127.0.0.1',
-    port: 0,
-    securePort: null,
-    tls: { current: () => ({ cert: certs.cert, key: certs.key }), onChange: () => () => undefined },
-    tlsSettings: serverTlsSettings,
-    backend,
-    limits: {
-      maxMessageSize: 10_485_760,
-      maxRecipients: 100,
-      idleTimeoutMs: 60_000,
-      handshakeTimeoutMs: 10_000,
-      maxConnections: 0,
-      maxConnectionsPerIp: 20,
-      sessionMaxMs: 0,
-      maxMessagesPerSession: 100,
-      maxJunkCommands: 50,
-      maxAuthFailures: 3,
-      maxUnauthenticatedCommands: 10,
-      bareLf: 'normalize',
-      maxInflightBytes: 0,
-      closeTimeoutMs: 500,
-      maxReplyWaitMs: 0,
-    },
-    authLimiter: limiter,
-  });
-  port = (await smtp.listen()).port;
+  front = await startSmtpFront(backend);
   return fake;
 }
 
-type Sent = { response: string } | { responseCode: number; response: string };
-
-async function sendMail(subject: string, to: string[], pass: string = DEFAULT_USER.password): Promise<Sent> {
-  const mailer = createMailer({ port, ca, auth: { user: DEFAULT_USER.email, pass } });
-  try {
-    const info = await mailer.sendMail({ from: DEFAULT_SENDER.email, to, subject, text: 'Hello from a printer' });
-    return { response: info.response };
-  } catch (err) {
-    const e = err as { responseCode?: number; response?: string };
-    if (e.responseCode === undefined) throw err;
-    return { responseCode: e.responseCode, response: e.response ?? '' };
-  } finally {
-    mailer.close();
-  }
+function sendMail(subject: string, to: string[], pass?: string): Promise<Sent> {
+  if (front === undefined) throw new Error('no SMTP listener');
+  return sendThrough(front, { to, subject, text: 'Hello from a printer' }, pass);
 }
 
 /** Every route of the fake fails as told, until `recover()`. */
@@ -184,8 +126,7 @@ describe('an outage longer than every cache TTL, in the queue modes', () => {
       responseCode: 454,
       response: '454 4.7.0 Temporary authentication failure, try again later',
     });
-    await smtp?.close();
-    await limiter?.close();
+    await front?.close();
     await backend?.close();
     await fake.close();
 

@@ -1,16 +1,13 @@
 // The queue modes on the wire: a real SMTP client (nodemailer over STARTTLS) through smtp-core's
 // server and the relay backend, the fake Cakemail API, and the queue on a real redis-server (AOF).
-import { randomBytes } from 'node:crypto';
-import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { openQueue, type MessageQueue } from '@cakemail-smtp/queue';
-import { createMemoryAuthLimiter, createSmtpServer, type AuthLimiter, type SmtpServer } from '@cakemail-smtp/smtp-core';
-import { serverTlsSettings } from '@cakemail-smtp/tls';
-import { createFakeCakemail, createMailer, DEFAULT_SENDER, DEFAULT_USER, testCertificates, type FakeCakemail, startPersistentRedisServer, type PersistentRedis } from '@cakemail-smtp/testkit';
+import type { MessageQueue } from '@cakemail-smtp/queue';
+import { createFakeCakemail, type FakeCakemail, startPersistentRedisServer, type PersistentRedis } from '@cakemail-smtp/testkit';
 import { createRelayBackend, type RelayBackend } from '../src/relay/backend.js';
 import type { QueuedBody, QueuedSession, QueueMode } from '../src/relay/queue.js';
 import type { Logger } from '../src/types.js';
 import { relayConfig } from './helpers/relay-config.js';
+import { openTestQueue, sendThrough, startSmtpFront, type Sent, type SmtpFront } from './helpers/smtp-front.js';
 
 const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet };
 
@@ -18,10 +15,7 @@ let redis: PersistentRedis;
 let api: FakeCakemail;
 let queue: MessageQueue<QueuedBody, QueuedSession>;
 let backend: RelayBackend;
-let smtp: SmtpServer;
-let limiter: AuthLimiter;
-let port: number;
-let ca: string;
+let front: SmtpFront;
 
 beforeAll(async () => {
   redis = await startPersistentRedisServer();
@@ -30,8 +24,7 @@ afterAll(async () => {
   await redis.stop();
 });
 afterEach(async () => {
-  await smtp.close();
-  await limiter.close();
+  await front.close();
   await queue.close(2000);
   await backend.close();
   await api.close();
@@ -41,63 +34,13 @@ async function start(mode: Exclude<QueueMode, 'off'>, maxBytes = 0): Promise<voi
   api = createFakeCakemail();
   await api.listen(0);
   const maxAgeMs = 60_000;
-  queue = await openQueue<QueuedBody, QueuedSession>({
-    redisUrl: redis.url,
-    keys: randomBytes(32).toString('base64'),
-    maxBytes,
-    retryBaseMs: 100,
-    retryMaxMs: 400,
-    maxAgeMs,
-    name: `s${randomBytes(4).toString('hex')}`,
-    register: new Registry(),
-  });
+  queue = await openTestQueue(redis.url, maxAgeMs, maxBytes);
   backend = createRelayBackend(relayConfig(api.url), { logger: quiet, queue: { mode, queue, maxAgeMs } });
-  const certs = await testCertificates();
-  ca = certs.ca;
-  limiter = createMemoryAuthLimiter({ pairLimit: 10, ipLimit: 30, windowMs: 60_000 });
-  smtp = createSmtpServer({
-    hostname: 'gateway.test',
-    greeting: 'Cakemail SMTP gateway',
-    host: '127.0.0.1',
-    port: 0,
-    securePort: null,
-    tls: { current: () => ({ cert: certs.cert, key: certs.key }), onChange: () => () => undefined },
-    tlsSettings: serverTlsSettings,
-    backend,
-    limits: {
-      maxMessageSize: 10_485_760,
-      maxRecipients: 100,
-      idleTimeoutMs: 60_000,
-      handshakeTimeoutMs: 10_000,
-      maxConnections: 0,
-      maxConnectionsPerIp: 20,
-      sessionMaxMs: 0,
-      maxMessagesPerSession: 100,
-      maxJunkCommands: 50,
-      maxAuthFailures: 3,
-      maxUnauthenticatedCommands: 10,
-      bareLf: 'normalize',
-      maxInflightBytes: 0,
-      closeTimeoutMs: 500,
-      maxReplyWaitMs: 0,
-    },
-    authLimiter: limiter,
-  });
-  port = (await smtp.listen()).port;
+  front = await startSmtpFront(backend);
 }
 
-async function sendMail(to: string[]): Promise<{ response: string } | { responseCode: number; response: string }> {
-  const mailer = createMailer({ port, ca, auth: { user: DEFAULT_USER.email, pass: DEFAULT_USER.password } });
-  try {
-    const info = await mailer.sendMail({ from: DEFAULT_SENDER.email, to, subject: 'Queued', text: 'Hello from a printer' });
-    return { response: info.response };
-  } catch (err) {
-    const e = err as { responseCode?: number; response?: string };
-    if (e.responseCode === undefined) throw err;
-    return { responseCode: e.responseCode, response: e.response ?? '' };
-  } finally {
-    mailer.close();
-  }
+function sendMail(to: string[]): Promise<Sent> {
+  return sendThrough(front, { to, subject: 'Queued', text: 'Hello from a printer' });
 }
 
 async function waitFor(what: string, check: () => Promise<boolean>): Promise<void> {
@@ -126,8 +69,7 @@ describe('the queue modes over SMTP', () => {
     const sent = await sendMail(['one@example.net']);
     expect(sent.response).toMatch(/^250 2\.0\.0 Ok: queued as [0-9a-f]{20}$/);
     expect(api.counts().send ?? 0).toBe(0);
-    await smtp.close();
-    await limiter.close();
+    await front.close();
     await queue.close(2000);
     await backend.close();
     await api.close();
