@@ -8,8 +8,8 @@
  */
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
-import { describe, expect, it } from 'vitest';
-import { CENSOR, createLogger, redactPaths } from '../src/logger.js';
+import { describe, expect, it, vi } from 'vitest';
+import { CENSOR, createLogger, isoTime, redactPaths } from '../src/logger.js';
 
 /** Every secret value starts with this, so that one search finds any of them. */
 const S = 'S3CR3T';
@@ -224,5 +224,25 @@ describe('createLogger censors secrets as pino redact with redactPaths does', ()
     const text = out.lines.join('\n');
     expect(text).toContain('pretty');
     expect(text).not.toContain(S);
+  });
+});
+
+describe('isoTime', () => {
+  it("writes what pino's stdTimeFunctions.isoTime writes, at every millisecond of a second and across seconds, minutes, days and years", () => {
+    const starts = [Date.UTC(2026, 10, 30, 20, 5, 41), Date.UTC(2026, 11, 31, 23, 59, 59), Date.UTC(2028, 1, 28, 23, 59, 58), 0, Date.now()];
+    const now = vi.spyOn(Date, 'now');
+    try {
+      for (const start of starts) {
+        for (let t = start; t < start + 2_500; t++) {
+          now.mockReturnValue(t);
+          expect(isoTime()).toBe(pino.stdTimeFunctions.isoTime());
+        }
+        // and back in time (a clock set back)
+        now.mockReturnValue(start - 1);
+        expect(isoTime()).toBe(pino.stdTimeFunctions.isoTime());
+      }
+    } finally {
+      now.mockRestore();
+    }
   });
 });

@@ -124,6 +124,11 @@ export class AuthSession {
     return !this.#dead && this.owner.now() < this.#expiresAt - this.owner.marginFor(this.#lifetimeMs);
   }
 
+  /** The access token while it is fresh (what accessToken() answers without a call), else undefined. */
+  get freshToken(): string | undefined {
+    return this.fresh ? this.#accessToken : undefined;
+  }
+
   /**
    * True while a new AUTH with the same credentials may reuse this login: the token is fresh and
    * /token checked the password less than `cacheTtlMs` ago.

@@ -25,6 +25,11 @@ export class ListResolver {
     this.#name = options.name ?? GATEWAY_LIST_NAME;
   }
 
+  /** The gateway list's id for the account when resolved already (what resolve() answers without a call), else undefined. */
+  known(accountId: number): number | undefined {
+    return this.#ids.get(accountId);
+  }
+
   /** The gateway list's id for the account; `senderId` becomes its default sender if created. */
   async resolve(token: string, accountId: number, senderId: string, opts: CallOptions): Promise<number> {
     const known = this.#ids.get(accountId);

@@ -47,8 +47,8 @@ export class SenderDirectory {
 
   /** The account's confirmed senders. Throws the client's CakemailError on failure. */
   async confirmed(token: string, accountId: number, opts: CallOptions): Promise<readonly SenderInfo[]> {
-    const hit = this.#cache.get(accountId);
-    if (hit && this.#now() < hit.fetchedAt + this.#ttl) return hit.senders;
+    const hit = this.cached(accountId);
+    if (hit !== undefined) return hit;
     let pending = this.#inflight.get(accountId);
     if (!pending) {
       pending = this.#client
@@ -67,6 +67,12 @@ export class SenderDirectory {
     return pending;
   }
 
+  /** The account's confirmed senders while cached within the TTL (what confirmed() answers without a call), else undefined. */
+  cached(accountId: number): readonly SenderInfo[] | undefined {
+    const hit = this.#cache.get(accountId);
+    return hit !== undefined && this.#now() < hit.fetchedAt + this.#ttl ? hit.senders : undefined;
+  }
+
   /** After a failed walk: the last list when stale-if-unavailable allows it (logged once per walk), else the error. */
   #stale(accountId: number, err: unknown): readonly SenderInfo[] {
     const last = this.#cache.get(accountId);
@@ -81,22 +87,38 @@ export class SenderDirectory {
 
   /** The confirmed sender whose email is `address` (case-insensitive), or undefined (an empty address included). */
   async findSender(token: string, accountId: number, address: string, opts: CallOptions): Promise<SenderInfo | undefined> {
-    const wanted = address.trim().toLowerCase();
-    if (wanted === '') return undefined;
-    return (await this.confirmed(token, accountId, opts)).find((s) => s.email.trim().toLowerCase() === wanted);
+    if (address.trim() === '') return undefined;
+    return senderWithAddress(await this.confirmed(token, accountId, opts), address);
   }
 
   /** The confirmed sender whose email is `address`; else `S553_SENDER_NOT_ALLOWED`. */
   async checkSender(token: string, accountId: number, address: string, opts: CallOptions): Promise<SenderInfo> {
-    const found = await this.findSender(token, accountId, address, opts);
-    if (!found) throw CakemailReplies.S553_SENDER_NOT_ALLOWED;
-    return found;
+    return pickSender(await this.confirmed(token, accountId, opts), address);
   }
 
   /** The confirmed sender with this id (`x-sender-id`); else `S553_SENDER_NOT_ALLOWED`. */
   async checkSenderId(token: string, accountId: number, senderId: string, opts: CallOptions): Promise<SenderInfo> {
-    const found = (await this.confirmed(token, accountId, opts)).find((s) => s.id === senderId);
-    if (!found) throw Refusals.unknownSenderId();
-    return found;
+    return pickSenderId(await this.confirmed(token, accountId, opts), senderId);
   }
+}
+
+/** The sender of `senders` whose email is `address` (case-insensitive), or undefined (an empty address included). */
+export function senderWithAddress(senders: readonly SenderInfo[], address: string): SenderInfo | undefined {
+  const wanted = address.trim().toLowerCase();
+  if (wanted === '') return undefined;
+  return senders.find((s) => s.email.trim().toLowerCase() === wanted);
+}
+
+/** checkSender on a list of confirmed senders: the one whose email is `address`; else `S553_SENDER_NOT_ALLOWED`. */
+export function pickSender(senders: readonly SenderInfo[], address: string): SenderInfo {
+  const found = senderWithAddress(senders, address);
+  if (!found) throw CakemailReplies.S553_SENDER_NOT_ALLOWED;
+  return found;
+}
+
+/** checkSenderId on a list of confirmed senders: the one with this id; else the unknown-sender-id refusal. */
+export function pickSenderId(senders: readonly SenderInfo[], senderId: string): SenderInfo {
+  const found = senders.find((s) => s.id === senderId);
+  if (!found) throw Refusals.unknownSenderId();
+  return found;
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { SenderInfo } from '../src/client.js';
 import { CakemailError } from '../src/errors.js';
-import { SenderDirectory, type SenderApi } from '../src/senders.js';
+import { pickSender, pickSenderId, SenderDirectory, senderWithAddress, type SenderApi } from '../src/senders.js';
 import type { Logger } from '../src/types.js';
 
 /** A scripted `GET /brands/default/senders`: counts walks, answers or fails as told. */
@@ -86,5 +86,46 @@ describe('SenderDirectory stale-if-unavailable (queue mode)', () => {
     api.mode = 'down';
     await expect(dir.confirmed('t', 10, opts)).rejects.toMatchObject({ kind: 'temporary' });
     expect(warnings).toEqual([]);
+  });
+});
+
+describe('SenderDirectory.cached (the session answers from it without a promise)', () => {
+  it('holds what confirmed() answers without a call: nothing before the first walk or after the TTL', async () => {
+    const { api, clock, dir } = setup();
+    expect(dir.cached(10)).toBeUndefined();
+    const walked = await dir.confirmed('t', 10, opts);
+    expect(dir.cached(10)).toBe(walked);
+    expect(dir.cached(11)).toBeUndefined();
+    clock.now += 59_999;
+    expect(dir.cached(10)).toBe(walked);
+    clock.now += 1;
+    expect(dir.cached(10)).toBeUndefined();
+    expect(api.calls).toBe(1);
+  });
+
+  it('pickSender / pickSenderId / senderWithAddress answer as checkSender / checkSenderId / findSender', async () => {
+    const { dir } = setup();
+    const list = await dir.confirmed('t', 10, opts);
+    for (const address of ['ops@example.com', ' OPS@Example.com ', 'new@example.com', 'other@example.com', '', '  ']) {
+      expect(senderWithAddress(list, address)).toEqual(await dir.findSender('t', 10, address, opts));
+      const sync = (() => {
+        try {
+          return pickSender(list, address);
+        } catch (err) {
+          return err;
+        }
+      })();
+      expect(sync).toEqual(await dir.checkSender('t', 10, address, opts).catch((err: unknown) => err));
+    }
+    for (const id of ['s1', 's2', 'nope']) {
+      const sync = (() => {
+        try {
+          return pickSenderId(list, id);
+        } catch (err) {
+          return err;
+        }
+      })();
+      expect(sync).toEqual(await dir.checkSenderId('t', 10, id, opts).catch((err: unknown) => err));
+    }
   });
 });

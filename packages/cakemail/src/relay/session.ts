@@ -17,6 +17,7 @@ import { parseMessage } from '../message/parse.js';
 import { prepareEmail } from '../message/request-body.js';
 import { temporaryReply } from '../outcomes.js';
 import { CakemailReplies } from '../replies.js';
+import { pickSender, pickSenderId, senderWithAddress } from '../senders.js';
 import type { Logger } from '../types.js';
 import { ACCEPTED_TTL_MS, acceptedKey } from './accepted-store.js';
 import { isBounceExempt } from './bounce.js';
@@ -74,7 +75,12 @@ export class RelaySession implements Session {
     for (const accountId of auth.accounts.slice(0, MAX_ACCOUNTS_CHECKED)) {
       let found: SenderInfo | undefined;
       try {
-        found = await this.#lookup(auth, opts, (token) => this.#s.senders.findSender(token, accountId, from, opts));
+        // With a fresh token and the account's senders cached, the lookup would make no call.
+        const cached = auth.fresh ? this.#s.senders.cached(accountId) : undefined;
+        found =
+          cached !== undefined
+            ? senderWithAddress(cached, from)
+            : await this.#lookup(auth, opts, (token) => this.#s.senders.findSender(token, accountId, from, opts));
       } catch (err) {
         throw failureReply(this.#log, err, 'sender check');
       }
@@ -141,15 +147,23 @@ export class RelaySession implements Session {
     let sender: SenderInfo;
     let listId: number;
     try {
-      sender = await this.#lookup(auth, opts, (token) =>
-        options.senderId !== undefined
-          ? this.#s.senders.checkSenderId(token, accountId, options.senderId, opts)
-          : this.#s.senders.checkSender(token, accountId, info.from || (parsed.from?.address ?? ''), opts),
-      );
+      const { senders, lists } = this.#s;
+      const { senderId } = options;
+      const address = info.from || (parsed.from?.address ?? '');
+      // With a fresh token, what the cache holds is the lookup's answer without a call (or promise).
+      const cached = auth.fresh ? senders.cached(accountId) : undefined;
+      if (cached !== undefined) sender = senderId !== undefined ? pickSenderId(cached, senderId) : pickSender(cached, address);
+      else {
+        sender = await this.#lookup(auth, opts, (token) =>
+          senderId !== undefined ? senders.checkSenderId(token, accountId, senderId, opts) : senders.checkSender(token, accountId, address, opts),
+        );
+      }
+      const senderOfList = sender.id;
       listId =
         options.listId ??
         this.#s.cfg.listId ??
-        (await this.#lookup(auth, opts, (token) => this.#s.lists.resolve(token, accountId, sender.id, opts)));
+        (auth.fresh ? lists.known(accountId) : undefined) ??
+        (await this.#lookup(auth, opts, (token) => lists.resolve(token, accountId, senderOfList, opts)));
     } catch (err) {
       throw failureReply(this.#log, err, 'sender or list lookup');
     }

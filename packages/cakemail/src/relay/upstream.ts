@@ -10,7 +10,32 @@ import { upstreamReply } from '../outcomes.js';
 import type { Logger } from '../types.js';
 
 /** Runs `fn` with the access token; after a 401, refreshes once and runs it again. */
-export async function withToken<T>(auth: AuthSession, opts: CallOptions, fn: (token: string) => Promise<T>): Promise<T> {
+export function withToken<T>(auth: AuthSession, opts: CallOptions, fn: (token: string) => Promise<T>): Promise<T> {
+  // A fresh token needs no await (accessToken() would answer it at once): one promise less per call.
+  const fresh = auth.freshToken;
+  if (fresh === undefined) return withTokenSlow(auth, opts, fn);
+  let first: Promise<T>;
+  try {
+    first = fn(fresh);
+  } catch (err) {
+    first = Promise.reject(err);
+  }
+  return first.catch((err: unknown) => {
+    if (!(err instanceof CakemailError) || err.kind !== 'auth') throw err;
+    return retryAfterUnauthorized(auth, opts, fn, fresh);
+  });
+}
+
+async function retryAfterUnauthorized<T>(auth: AuthSession, opts: CallOptions, fn: (token: string) => Promise<T>, token: string): Promise<T> {
+  try {
+    const fresh = await auth.refreshAfterUnauthorized(token, opts);
+    return await fn(fresh);
+  } catch (err) {
+    throw asTemporary(err);
+  }
+}
+
+async function withTokenSlow<T>(auth: AuthSession, opts: CallOptions, fn: (token: string) => Promise<T>): Promise<T> {
   let token: string;
   try {
     token = await auth.accessToken(opts);
@@ -22,12 +47,7 @@ export async function withToken<T>(auth: AuthSession, opts: CallOptions, fn: (to
   } catch (err) {
     if (!(err instanceof CakemailError) || err.kind !== 'auth') throw err;
   }
-  try {
-    const fresh = await auth.refreshAfterUnauthorized(token, opts);
-    return await fn(fresh);
-  } catch (err) {
-    throw asTemporary(err);
-  }
+  return retryAfterUnauthorized(auth, opts, fn, token);
 }
 
 /** An auth failure after the one refresh is temporary (the client retries, logs in again). */

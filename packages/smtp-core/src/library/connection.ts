@@ -232,7 +232,9 @@ export class GatewayConnection extends SMTPConnection {
       }
       return super._onCommand(command, callback);
     }
-    const name = (command.toString('latin1').split(' ')[0] ?? '').toUpperCase();
+    // The verb only (up to the first space), not the whole line: `toString('latin1').split(' ')[0]`.
+    const space = command.indexOf(0x20);
+    const name = (space === -1 ? command : command.subarray(0, space)).toString('latin1').toUpperCase();
     const junk = JUNK.has(name) || !this._isSupported(name);
     if (junk && this.junkOver(callback)) return;
     this.inCommand = true;
