@@ -17,6 +17,7 @@ import { RedisAcceptedStore } from '../src/relay/redis-accepted-store.js';
 import type { Logger } from '../src/types.js';
 import { refused } from './helpers/refused.js';
 import { relayConfig } from './helpers/relay-config.js';
+import { CountingClient } from './helpers/counting-client.js';
 
 /** Every log line of the relay, as JSON text: tests look for secrets in it. */
 let logged: string[] = [];
@@ -55,20 +56,6 @@ afterEach(async () => {
   await api.close();
 });
 
-/** Counts the sends in flight at once. */
-class CountingClient extends CakemailClient {
-  #inFlight = 0;
-  maxInFlight = 0;
-
-  override async sendEmail(...args: Parameters<CakemailClient['sendEmail']>): ReturnType<CakemailClient['sendEmail']> {
-    this.maxInFlight = Math.max(this.maxInFlight, ++this.#inFlight);
-    try {
-      return await super.sendEmail(...args);
-    } finally {
-      this.#inFlight--;
-    }
-  }
-}
 
 async function start(mode: Exclude<QueueMode, 'off'>, options: Partial<QueueOptions> = {}, client?: CakemailClient): Promise<void> {
   const maxAgeMs = options.maxAgeMs ?? 60_000;

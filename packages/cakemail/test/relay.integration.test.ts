@@ -17,6 +17,7 @@ import { createRelayBackend, type RelayBackend, type RelayConfig } from '../src/
 import type { Logger } from '../src/types.js';
 import { authRefused, refused } from './helpers/refused.js';
 import { relayConfig } from './helpers/relay-config.js';
+import { CountingClient } from './helpers/counting-client.js';
 
 /** The login of these tests: two accounts, DEFAULT_SENDER confirmed in the first, OTHER_ACCOUNT_SENDER in the second. */
 const USER = MULTI_ACCOUNT_USER;
@@ -76,20 +77,6 @@ afterEach(async () => {
   await api.close();
 });
 
-/** Counts the sends in flight at once, as the relay makes them. */
-class CountingClient extends CakemailClient {
-  #inFlight = 0;
-  maxInFlight = 0;
-
-  override async sendEmail(...args: Parameters<CakemailClient['sendEmail']>): ReturnType<CakemailClient['sendEmail']> {
-    this.maxInFlight = Math.max(this.maxInFlight, ++this.#inFlight);
-    try {
-      return await super.sendEmail(...args);
-    } finally {
-      this.#inFlight--;
-    }
-  }
-}
 
 let sessionNo = 0;
 async function session(password = USER.password): Promise<Session> {
