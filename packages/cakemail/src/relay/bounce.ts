@@ -87,9 +87,14 @@ export function isBounceExempt(
   original: OriginalHeaders,
   headers: readonly EmailHeader[],
 ): boolean {
-  if (envelopeFrom.trim() === '') return true;
+  if (isGatewayBounce(envelopeFrom, headers)) return true;
   const auto = original.autoSubmitted?.split(/[;(]/)[0]?.trim().toLowerCase();
-  if (auto !== undefined && auto !== '' && auto !== 'no') return true;
+  return auto !== undefined && auto !== '' && auto !== 'no';
+}
+
+/** A bounce itself: the null sender, or a gateway's own bounce (`X-Gateway-Bounce: yes`). */
+export function isGatewayBounce(envelopeFrom: string, headers: readonly EmailHeader[]): boolean {
+  if (envelopeFrom.trim() === '') return true;
   return headers.some((h) => h.name.toLowerCase() === 'x-gateway-bounce' && h.value.trim().toLowerCase() === 'yes');
 }
 

@@ -20,7 +20,7 @@ import { CakemailReplies } from '../replies.js';
 import { pickSender, pickSenderId, senderWithAddress } from '../senders.js';
 import type { Logger } from '../types.js';
 import { ACCEPTED_TTL_MS, acceptedKey } from './accepted-store.js';
-import { isBounceExempt } from './bounce.js';
+import { isBounceExempt, isGatewayBounce } from './bounce.js';
 import { bounceLater } from './bounce-later.js';
 import type { RelayContext } from './context.js';
 import { rememberUnidentified, sendAll, type Accepted, type Failed, type SendJob } from './fan-out.js';
@@ -195,8 +195,7 @@ export class RelaySession implements Session {
         noBounce,
         arrival: started,
       };
-      const isBounce =
-        info.from.trim() === '' || parsed.headers.some((h) => h.name.toLowerCase() === 'x-gateway-bounce' && h.value.trim().toLowerCase() === 'yes');
+      const isBounce = isGatewayBounce(info.from, parsed.headers);
       return { body, auth, envelopeFrom: info.from, recipients, isBounce, ...(lastError === undefined ? {} : { lastError }) };
     };
 
