@@ -1,5 +1,6 @@
 /**
  * pnpm bench [--quick] [--only S1,S2,S3,S4,S5,Q] [--profile] [--json FILE] [--markdown] [--log-level LEVEL] [--s5-rate N]
+ *            [--ab DIR] [--rounds N]
  *
  * Starts the testkit's fake Cakemail (counts mode), then for each scenario a fresh gateway and
  * fresh baselines, each a child process pinned to one core: the floor of a relay (floor-child.ts)
@@ -11,9 +12,9 @@
  * (a child dies, a scenario throws or moves no mail, the run overruns its time budget).
  */
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, release, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { configKeys, loadConfig } from '@cakemail-smtp/gateway';
 import { loopbackGatewayEnv, testCertificates, startPersistentRedisServer } from '@cakemail-smtp/testkit';
@@ -35,6 +36,11 @@ const { values: args } = parseArgs({
     markdown: { type: 'boolean', default: false },
     'log-level': { type: 'string', default: 'info' },
     's5-rate': { type: 'string' },
+    /** Another checkout of this repository, built: its gateway runs beside this one in S1 and Q (before/after). */
+    ab: { type: 'string' },
+    rounds: { type: 'string' },
+    /** Extra node flags for this checkout's gateway (not the `--ab` one), e.g. `--perf-basic-prof`. */
+    'gateway-node-args': { type: 'string' },
     help: { type: 'boolean', default: false },
   },
   allowPositionals: false,
@@ -42,7 +48,7 @@ const { values: args } = parseArgs({
 
 if (args.help) {
   process.stdout.write(
-    'usage: pnpm bench [--quick] [--only S1,S2,S3,S4,S5,Q] [--profile] [--profile-dir DIR] [--json FILE] [--markdown] [--log-level info] [--s5-rate MSG_PER_S]\n',
+    'usage: pnpm bench [--quick] [--only S1,S2,S3,S4,S5,Q] [--profile] [--profile-dir DIR] [--json FILE] [--markdown] [--log-level info] [--s5-rate MSG_PER_S] [--ab DIR] [--rounds N] [--gateway-node-args FLAGS]\n',
   );
   process.exit(0);
 }
@@ -53,6 +59,15 @@ const MiB = 1024 * 1024;
 const plan = quick
   ? { rounds: 1, warmupMs: 1000, measureMs: 3000, openMeasureMs: 2000, s3Bytes: 4 * MiB, s3Concurrent: 2, s4Connections: 1000, s5MeasureMs: 2000, budgetMs: 300_000 }
   : { rounds: 3, warmupMs: 1500, measureMs: 6000, openMeasureMs: 10_000, s3Bytes: 10 * MiB, s3Concurrent: 4, s4Connections: 2000, s5MeasureMs: 10_000, budgetMs: 1_200_000 };
+/** Rounds per throughput scenario (`--rounds`; more for a before/after). */
+const rounds = args.rounds === undefined ? plan.rounds : Math.max(1, Math.floor(Number(args.rounds)) || plan.rounds);
+/** `--ab DIR`: the gateway of another checkout (built), measured beside this one in S1 and Q. */
+const abDir = args.ab === undefined ? undefined : resolve(args.ab);
+if (abDir !== undefined && !existsSync(join(abDir, 'bench/dist/gateway-child.js'))) {
+  process.stderr.write(`bench: --ab ${abDir}: no bench/dist/gateway-child.js there (run pnpm install && pnpm run build in it)\n`);
+  process.exit(1);
+}
+const gatewayNodeArgs = (args['gateway-node-args'] ?? '').split(' ').filter(Boolean);
 const UPSTREAM_MS = 50;
 /** S2's open loop runs at this share of the gateway's own S2 capacity (at 100 %, any server queues). */
 const S2_OPEN_SHARE = 0.8;
@@ -79,7 +94,8 @@ const log = (line: string): void => {
 };
 const elapsed = (): string => `${((Date.now() - runStarted) / 1000).toFixed(1)}s`;
 
-type Kind = 'gateway' | 'floor' | 'sink';
+/** `before`: the `--ab` checkout's gateway. */
+type Kind = 'gateway' | 'floor' | 'sink' | 'before';
 
 async function main(): Promise<void> {
   // Before this process pins itself (availableParallelism() follows the affinity mask).
@@ -128,12 +144,22 @@ async function main(): Promise<void> {
   const startServer = (kind: Kind, scenario: string, extraEnv: Record<string, string> = {}): Promise<Child> => {
     const label = `${kind} (${scenario})`;
     switch (kind) {
+      case 'before':
+        return startChild({
+          name: label,
+          script: join(abDir ?? '.', 'bench/dist/gateway-child.js'),
+          core: cores?.server,
+          env: { ...gatewayEnv, ...extraEnv },
+        });
       case 'gateway':
         return startChild({
           name: label,
           script: 'gateway-child.js',
           core: cores?.server,
-          nodeArgs: args.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=gateway-${scenario.replace(/\W+/g, '-')}.cpuprofile`] : [],
+          nodeArgs: [
+            ...gatewayNodeArgs,
+            ...(args.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=gateway-${scenario.replace(/\W+/g, '-')}.cpuprofile`] : []),
+          ],
           env: { ...gatewayEnv, ...extraEnv },
         });
       case 'floor':
@@ -220,17 +246,23 @@ async function main(): Promise<void> {
   // ---- S1: reused connections, closed loop
   let floorS1Rate: number | undefined;
   if (only.has('S1') || only.has('Q')) {
-    log(`[${elapsed()}] S1 reused connections (gateway, floor, sink)…`);
-    const r = await compare('S1', ['gateway', 'floor', 'sink'], plan.rounds, (s, kind, round) =>
+    log(`[${elapsed()}] S1 reused connections (gateway, floor, sink${abDir === undefined ? '' : `, before: ${abDir}`})…`);
+    const kinds: Kind[] = abDir === undefined ? ['gateway', 'floor', 'sink'] : ['gateway', 'before', 'floor', 'sink'];
+    const r = await compare('S1', kinds, rounds, (s, kind, round) =>
       s1Reused(s, { ...opts, connections: 20, tag: `${kind[0] ?? 'x'}1r${round}` }),
     );
-    const { gateway: g, floor: f, sink: k } = r;
+    const { gateway: g, floor: f, sink: k, before: b } = r;
+    if (!g || !f || !k) throw new Error('S1: a server was not measured');
     results['S1'] = r;
     floorS1Rate = f.messagesPerSecond;
     rows.push({ name: 'S1 reused (20 conns, 2 KiB): messages/s', gateway: g.messagesPerSecond, floor: f.messagesPerSecond, sink: k.messagesPerSecond, unit: 'msg/s' });
     rows.push({ name: 'S1 server CPU per message', gateway: g.cpuMicrosPerMessage, floor: f.cpuMicrosPerMessage, sink: k.cpuMicrosPerMessage, unit: 'µs' });
     rows.push({ name: 'S1 server CPU busy', gateway: g.serverCpuShare * 100, floor: f.serverCpuShare * 100, sink: k.serverCpuShare * 100, unit: '% of a core', ratios: false });
     rows.push({ name: 'S1 load generator CPU busy', gateway: g.loadCpuShare * 100, floor: f.loadCpuShare * 100, sink: k.loadCpuShare * 100, unit: '% of a core', ratios: false });
+    if (b) {
+      rows.push({ name: 'S1 --ab build: messages/s', gateway: b.messagesPerSecond, floor: f.messagesPerSecond, sink: k.messagesPerSecond, unit: 'msg/s' });
+      rows.push({ name: 'S1 --ab build: server CPU per message', gateway: b.cpuMicrosPerMessage, floor: f.cpuMicrosPerMessage, sink: k.cpuMicrosPerMessage, unit: 'µs' });
+    }
     for (const [who, res] of Object.entries(r)) errorsOf(who, 'S1', res.errors);
     if (!g.messages || !f.messages || !k.messages) problems.push('S1 moved no mail');
     targets.push(atLeastTimes('S1', 'gateway msg/s', g.messagesPerSecond, 0.8, f.messagesPerSecond));
@@ -245,24 +277,29 @@ async function main(): Promise<void> {
       // a redis-server of its own with the persistence the queue's promise needs (AOF, noeviction)
       const redis = await startPersistentRedisServer({ appendfsync: 'everysec', maxmemoryPolicy: 'noeviction' });
       try {
+        const queueEnv = (db: number): Record<string, string> => ({
+          QUEUE_MODE: 'always',
+          // each gateway its own database: a worker never takes the other's messages
+          REDIS_URL: `${redis.url}/${db}`,
+          // required with REDIS_URL
+          AUTH_LOCKOUT_KEY: randomBytes(48).toString('base64'),
+          QUEUE_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+        });
         const q = await compare(
           'S1-queue',
-          ['gateway'],
-          plan.rounds,
-          (s, _kind, round) => s1Reused(s, { ...opts, connections: 20, tag: `q1r${round}` }),
-          {
-            gateway: {
-              QUEUE_MODE: 'always',
-              REDIS_URL: redis.url,
-              // required with REDIS_URL
-              AUTH_LOCKOUT_KEY: randomBytes(48).toString('base64'),
-              QUEUE_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
-            },
-          },
+          abDir === undefined ? ['gateway'] : ['gateway', 'before'],
+          rounds,
+          (s, kind, round) => s1Reused(s, { ...opts, connections: 20, tag: `q${kind[0] ?? 'x'}1r${round}` }),
+          { gateway: queueEnv(0), before: queueEnv(1) },
         );
         results['S1-queue'] = q;
         rows.push({ name: 'S1 QUEUE_MODE=always: messages/s', gateway: q.gateway.messagesPerSecond, floor: f.messagesPerSecond, unit: 'msg/s' });
         rows.push({ name: 'S1 QUEUE_MODE=always: server CPU per message', gateway: q.gateway.cpuMicrosPerMessage, floor: f.cpuMicrosPerMessage, unit: 'µs' });
+        const qb = (q as Partial<typeof q> & { before?: typeof q.gateway }).before;
+        if (qb) {
+          rows.push({ name: 'S1 QUEUE_MODE=always, --ab build: messages/s', gateway: qb.messagesPerSecond, floor: f.messagesPerSecond, unit: 'msg/s' });
+          rows.push({ name: 'S1 QUEUE_MODE=always, --ab build: CPU per message', gateway: qb.cpuMicrosPerMessage, floor: f.cpuMicrosPerMessage, unit: 'µs' });
+        }
         errorsOf('gateway (queue)', 'S1', q.gateway.errors);
         targets.push(atLeastTimes('queue', 'S1 gateway msg/s with QUEUE_MODE=always', q.gateway.messagesPerSecond, 0.6, f.messagesPerSecond));
       } catch (err) {
@@ -277,7 +314,7 @@ async function main(): Promise<void> {
   // ---- S2: one message per connection
   if (only.has('S2')) {
     log(`[${elapsed()}] S2 one message per connection, capacity (closed loop, 50 clients)…`);
-    const c = await compare('S2', ['gateway', 'floor'], plan.rounds, (s, kind, round) =>
+    const c = await compare('S2', ['gateway', 'floor'], rounds, (s, kind, round) =>
       s2PerConnection(s, { ...opts, clients: 50, tag: `${kind[0] ?? 'x'}2r${round}` }),
     );
     const rate = Math.max(10, Math.round(S2_OPEN_SHARE * c.gateway.sessionsPerSecond));
