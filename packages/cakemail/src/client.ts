@@ -8,7 +8,6 @@
  * deadline the call gives up at once with a `temporary` CakemailError. It never sleeps past
  * the deadline. Each attempt is bounded by `timeoutMs` (and by what is left of the deadline).
  */
-import { EventEmitter } from 'node:events';
 import { Readable } from 'node:stream';
 import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
@@ -88,7 +87,10 @@ export interface SendResult {
  */
 export interface EncodedBody {
   readonly chunks: readonly Uint8Array[];
+  /** Bytes. */
   readonly length: number;
+  /** The same body as text, when it was built as text (a small request): sent as it is. */
+  readonly text?: string;
 }
 
 
@@ -270,10 +272,8 @@ export class CakemailClient {
     if (spec.token !== undefined) headers['authorization'] = `Bearer ${spec.token}`;
     let body: string | Uint8Array | Readable | undefined;
     if (spec.form) {
-      const form = new URLSearchParams();
-      for (const [k, v] of Object.entries(spec.form)) if (v !== undefined) form.set(k, String(v));
       headers['content-type'] = 'application/x-www-form-urlencoded';
-      body = form.toString();
+      body = queryString(spec.form);
     } else if (spec.encoded) {
       headers['content-type'] = 'application/json';
       headers['content-length'] = String(spec.encoded.length);
@@ -284,40 +284,15 @@ export class CakemailClient {
     }
     let path = this.#basePath + spec.path;
     if (spec.query) {
-      const q = new URLSearchParams();
-      for (const [k, v] of Object.entries(spec.query)) if (v !== undefined) q.set(k, String(v));
-      const qs = q.toString();
+      const qs = queryString(spec.query);
       if (qs) path += `?${qs}`;
     }
 
-    // undici takes an EventEmitter as the abort signal (`aborted`, then an 'abort' event): an
-    // AbortController costs ~10 µs more per call (EventTarget set-up).
-    const abort = new EventEmitter() as EventEmitter & { aborted: boolean };
-    abort.aborted = false;
-    const stop = (): void => {
-      if (abort.aborted) return;
-      abort.aborted = true;
-      abort.emit('abort');
-    };
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      stop();
-    }, timeoutMs);
-    // A queue worker's shutdown cuts the call too.
-    signal?.addEventListener('abort', stop, { once: true });
+    const call = new Call(timeoutMs, signal);
     try {
-      const res = await this.#dispatcher.request({
-        origin: this.#origin,
-        path,
-        method: spec.method,
-        headers,
-        body: body ?? null,
-        signal: abort,
-      });
-      const text = await res.body.text();
+      this.#dispatcher.dispatch({ origin: this.#origin, path, method: spec.method, headers, body: body ?? null }, call);
+      const { status, text, retryAfter } = await call.answer;
       const json = parseJson(text);
-      const status = res.statusCode;
       if (status >= 200 && status < 300) {
         if (json === undefined) {
           throw new CakemailError('temporary', `Cakemail ${name} answered ${status} with no JSON body`, { status, reason: 'invalid_response' });
@@ -326,10 +301,10 @@ export class CakemailClient {
       }
       // The spec's text answers MFA with 401 and a `challenge` (its schema with a 200): both mean MFA.
       if (spec.tokenCall === true && status === 401 && isChallenge(json)) throw new CakemailMfaError();
-      throw httpError(name, status, json, res.headers['retry-after'], spec.tokenCall === true);
+      throw httpError(name, status, json, retryAfter, spec.tokenCall === true);
     } catch (err) {
       if (err instanceof CakemailError) throw err;
-      if (timedOut) {
+      if (call.timedOut) {
         throw new CakemailError('temporary', `Cakemail ${name} timed out after ${timeoutMs} ms`, { reason: 'timeout' });
       }
       if (signal?.aborted === true) throw abortedError(name);
@@ -339,9 +314,107 @@ export class CakemailClient {
         cause: err,
       });
     } finally {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', stop);
+      call.done();
     }
+  }
+}
+
+interface Answer {
+  readonly status: number;
+  readonly text: string;
+  readonly retryAfter: string | undefined;
+}
+
+/**
+ * One HTTP attempt, as undici's dispatch handler: the answer's status, its Retry-After and its
+ * body collected as text, bounded by a timer and the caller's abort signal. `Pool.request()`
+ * would wrap the same in an AsyncResource, a response stream and its consumer for every call,
+ * which the gateway pays once per recipient; this handler is the least of it.
+ */
+class Call implements Dispatcher.DispatchHandler {
+  readonly answer: Promise<Answer>;
+  timedOut = false;
+  #resolve!: (answer: Answer) => void;
+  #reject!: (err: unknown) => void;
+  #abort: ((err: Error) => void) | undefined;
+  /** Set when the call was stopped (timer, signal) before undici connected it. */
+  #stopped: Error | undefined;
+  #settled = false;
+  #status = 0;
+  #retryAfter: string | undefined;
+  #chunks: Buffer[] = [];
+  readonly #timer: NodeJS.Timeout;
+  readonly #signal: AbortSignal | undefined;
+  readonly #onAbort = (): void => this.#stop(new Error('aborted'));
+
+  constructor(timeoutMs: number, signal: AbortSignal | undefined) {
+    this.answer = new Promise<Answer>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    this.#timer = setTimeout(() => {
+      this.timedOut = true;
+      this.#stop(new Error('timed out'));
+    }, timeoutMs);
+    this.#signal = signal;
+    // A queue worker's shutdown cuts the call too.
+    if (signal) {
+      if (signal.aborted) this.#stop(new Error('aborted'));
+      else signal.addEventListener('abort', this.#onAbort, { once: true });
+    }
+  }
+
+  /** Cuts the attempt: the caller gets `err` at once; undici's request is aborted (now, or when it starts). */
+  #stop(err: Error): void {
+    if (this.#settled) return;
+    this.#stopped = err;
+    this.#fail(err);
+    this.#abort?.(err);
+  }
+
+  #fail(err: unknown): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#reject(err);
+  }
+
+  /** The attempt is over, whatever its outcome. */
+  done(): void {
+    clearTimeout(this.#timer);
+    this.#signal?.removeEventListener('abort', this.#onAbort);
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    if (this.#stopped) abort(this.#stopped);
+    else this.#abort = abort;
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[]): boolean {
+    this.#status = statusCode;
+    for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+      const key = rawHeaders[i];
+      if (key !== undefined && key.length === 11 && key.toString('latin1').toLowerCase() === 'retry-after') {
+        this.#retryAfter ??= rawHeaders[i + 1]?.toString('latin1');
+      }
+    }
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    this.#chunks.push(chunk);
+    return true;
+  }
+
+  onComplete(): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    const chunks = this.#chunks;
+    const text = chunks.length === 1 ? (chunks[0] as Buffer).toString('utf8') : Buffer.concat(chunks).toString('utf8');
+    this.#resolve({ status: this.#status, text, retryAfter: this.#retryAfter });
+  }
+
+  onError(err: Error): void {
+    this.#fail(err);
   }
 }
 
@@ -349,7 +422,20 @@ function abortedError(name: string): CakemailError {
   return new CakemailError('temporary', `Cakemail ${name} stopped: the worker is shutting down`, { reason: 'aborted' });
 }
 
-
+/**
+ * `k=v&…` as URLSearchParams writes it, undefined values left out. The keys are this file's
+ * own identifiers (`account_id`, `per_page`, …), which need no encoding; numbers neither.
+ */
+function queryString(params: Record<string, string | number | undefined>): string {
+  let out = '';
+  for (const key in params) {
+    const value = params[key];
+    if (value === undefined) continue;
+    if (out) out += '&';
+    out += typeof value === 'number' ? `${key}=${value}` : new URLSearchParams({ [key]: value }).toString();
+  }
+  return out;
+}
 
 /**
  * Up to this many bytes, an encoded body goes to undici as one buffer, its cheapest path (the
@@ -357,14 +443,16 @@ function abortedError(name: string): CakemailError {
  */
 const JOIN_MAX_BYTES = 256 * 1024;
 
-function encodedBody({ chunks, length }: EncodedBody): Uint8Array | Readable {
+function encodedBody(body: EncodedBody): string | Uint8Array | Readable {
+  if (body.text !== undefined) return body.text;
+  const { chunks, length } = body;
   if (chunks.length === 1 && chunks[0] !== undefined) return chunks[0];
   if (length <= JOIN_MAX_BYTES) return Buffer.concat(chunks, length);
   return Readable.from(chunks, { objectMode: false });
 }
 
 function isEncoded(body: EmailBody | EncodedBody): body is EncodedBody {
-  return 'chunks' in body && Array.isArray((body as EncodedBody).chunks);
+  return typeof (body as Partial<EncodedBody>).length === 'number';
 }
 
 function sleep(ms: number): Promise<void> {

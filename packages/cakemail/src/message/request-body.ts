@@ -33,6 +33,9 @@ export const REQUEST_FRAME_ALLOWANCE = 64 * 1024;
  * katakana): a message made mostly of those is refused.
  */
 export class PreparedEmail implements RequestBodies {
+  /** Without attachments: the body after its `{`, as text (one encoding, by the socket's write). */
+  readonly #text: string | undefined;
+  /** With attachments: the body after its `{`, as buffers (the attachments' by reference). */
   readonly #shared: readonly Buffer[];
   readonly #sharedLength: number;
 
@@ -52,19 +55,26 @@ export class PreparedEmail implements RequestBodies {
     if (options.tracking) body['tracking'] = options.tracking;
     if (parsed.headers.length > 0) body['additional_headers'] = parsed.headers;
     const json = JSON.stringify(body);
-    const shared: Buffer[] = [];
-    if (parsed.attachments.length === 0) shared.push(Buffer.from(json.slice(1), 'utf8'));
-    else {
-      shared.push(Buffer.from(`${json.slice(1, -1)},"attachment":[`, 'utf8'));
-      parsed.attachments.forEach((a, i) => {
-        shared.push(Buffer.from(`${i ? ',' : ''}{"filename":${JSON.stringify(a.filename)},"type":"${a.type}","content":"`, 'utf8'));
-        shared.push(...a.parts);
-        shared.push(Buffer.from('"}', 'utf8'));
-      });
-      shared.push(Buffer.from(']}', 'utf8'));
+    if (parsed.attachments.length === 0 && json.length <= TEXT_MAX_CHARS) {
+      this.#text = json.slice(1);
+      this.#shared = [];
+      this.#sharedLength = Buffer.byteLength(this.#text, 'utf8');
+    } else {
+      const shared: Buffer[] = [];
+      if (parsed.attachments.length === 0) shared.push(Buffer.from(json.slice(1), 'utf8'));
+      else {
+        shared.push(Buffer.from(`${json.slice(1, -1)},"attachment":[`, 'utf8'));
+        parsed.attachments.forEach((a, i) => {
+          shared.push(Buffer.from(`${i ? ',' : ''}{"filename":${JSON.stringify(a.filename)},"type":"${a.type}","content":"`, 'utf8'));
+          shared.push(...a.parts);
+          shared.push(Buffer.from('"}', 'utf8'));
+        });
+        shared.push(Buffer.from(']}', 'utf8'));
+      }
+      this.#text = undefined;
+      this.#shared = shared;
+      this.#sharedLength = shared.reduce((n, b) => n + b.length, 0);
     }
-    this.#shared = shared;
-    this.#sharedLength = shared.reduce((n, b) => n + b.length, 0);
     const limit = 2 * parsed.size + REQUEST_FRAME_ALLOWANCE;
     if (this.#sharedLength > limit) {
       throw Refusals.convertedTooBig(this.#sharedLength);
@@ -77,25 +87,52 @@ export class PreparedEmail implements RequestBodies {
   }
 
   forRecipient(email: string): EncodedBody {
-    return withRecipient(email, this.#shared, this.#sharedLength);
+    if (this.#text === undefined) return withRecipient(email, this.#shared, this.#sharedLength);
+    const head = `{"email":${JSON.stringify(email)},`;
+    return new TextBody(head + this.#text, Buffer.byteLength(head, 'utf8') + this.#sharedLength);
   }
 
   /** The request without its `email` field, as text: what a queued message stores (StoredRequest). */
   get stored(): string {
-    return Buffer.concat(this.#shared, this.#sharedLength).toString('utf8');
+    return this.#text ?? Buffer.concat(this.#shared, this.#sharedLength).toString('utf8');
+  }
+}
+
+/**
+ * A body without attachments is kept as text up to this many UTF-16 code units (at most three
+ * times as many bytes): the client sends it as one string, the socket encodes it once. A larger
+ * one is kept as buffers, which the client streams without joining (issue 8's memory bound).
+ */
+const TEXT_MAX_CHARS = 64 * 1024;
+
+/** A request built as text; `chunks` (its bytes) only when asked for. */
+class TextBody implements EncodedBody {
+  constructor(
+    readonly text: string,
+    readonly length: number,
+  ) {}
+
+  get chunks(): readonly Uint8Array[] {
+    return [Buffer.from(this.text, 'utf8')];
   }
 }
 
 /** A request body kept as `PreparedEmail.stored` text (a queued message), sent again per recipient. */
 export class StoredRequest implements RequestBodies {
-  readonly #shared: Buffer;
+  readonly #text: string | undefined;
+  readonly #shared: Buffer | undefined;
+  readonly #length: number;
 
   constructor(stored: string) {
-    this.#shared = Buffer.from(stored, 'utf8');
+    if (stored.length <= TEXT_MAX_CHARS) this.#text = stored;
+    else this.#shared = Buffer.from(stored, 'utf8');
+    this.#length = this.#shared?.length ?? Buffer.byteLength(stored, 'utf8');
   }
 
   forRecipient(email: string): EncodedBody {
-    return withRecipient(email, [this.#shared], this.#shared.length);
+    if (this.#shared !== undefined) return withRecipient(email, [this.#shared], this.#length);
+    const head = `{"email":${JSON.stringify(email)},`;
+    return new TextBody(head + (this.#text ?? ''), Buffer.byteLength(head, 'utf8') + this.#length);
   }
 }
 
