@@ -14,14 +14,14 @@ afterEach(async () => {
 
 async function setup(
   handler: (req: StubRequest, n: number) => StubAnswer | Promise<StubAnswer>,
-  opts: { timeoutMs?: number; random?: () => number; baseDelayMs?: number; maxAttempts?: number } = {},
+  opts: { timeoutMs?: number; random?: () => number; baseDelayMs?: number; maxAttempts?: number; connections?: number } = {},
 ): Promise<{ stub: Stub; client: CakemailClient }> {
   let n = 0;
   stub = await startStub((req) => handler(req, n++));
   client = new CakemailClient({
     apiUrl: stub.url,
     timeoutMs: opts.timeoutMs ?? 2000,
-    connections: 8,
+    connections: opts.connections ?? 8,
     random: opts.random ?? (() => 0),
     retry: { baseDelayMs: opts.baseDelayMs ?? 10, maxAttempts: opts.maxAttempts ?? 6 },
   });
@@ -176,6 +176,22 @@ describe('retries', () => {
     expect(elapsed).toBeGreaterThanOrEqual(450);
     expect(elapsed).toBeLessThan(2500);
     expect(stub.calls.length).toBeGreaterThanOrEqual(3);
+  });
+
+  it('times out an attempt still waiting for a free connection, without waiting for one', async () => {
+    // One connection, held 3 s by a send; the listing behind it has 150 ms attempts and 400 ms.
+    const { stub, client } = await setup((req) => (req.method === 'POST' ? { ...queued(), delayMs: 3000 } : { status: 200, json: { pagination: {}, data: [] } }), {
+      timeoutMs: 150,
+      connections: 1,
+    });
+    const send = client.sendEmail('tok', 1, { email: 'a@b' } as never, soon(10_000));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const t0 = Date.now();
+    const err = await failure(client.listSenders('tok', 1, soon(400)));
+    expect(Date.now() - t0).toBeLessThan(1500);
+    expect(['timeout', 'deadline']).toContain(err.reason);
+    expect(stub.calls).toHaveLength(1);
+    expect((await send).id).toBe('id-1');
   });
 
   it('does not retry permanent errors or 401', async () => {
