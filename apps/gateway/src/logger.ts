@@ -22,6 +22,7 @@
  * JSON.stringify writes it (`redact` cloned it first: a URL made the call throw,
  * a Buffer came out as "[unable to serialize, ...]").
  */
+import { writeSync } from 'node:fs';
 import { pino, type Bindings, type ChildLoggerOptions, type Logger } from 'pino';
 import pretty from 'pino-pretty';
 
@@ -199,10 +200,11 @@ export function createLogger(options: LoggerOptions): Logger {
         )
       : options.destination
         ? pino(base, options.destination)
-        : // Each line is one write(2) to stdout from the event loop. pino's default destination
-          // writes asynchronously, through libuv's thread pool: a thread hand-off and a wake-up
-          // for every line, which on a one-core replica cost more than the write itself.
-          pino(base, pino.destination({ dest: 1, sync: true }));
+        : // The lines of one turn of the event loop go to stdout in one write(2), from the event
+          // loop (LineWriter). pino's default destination writes asynchronously, through libuv's
+          // thread pool: a thread hand-off and a wake-up for every line, which on a one-core
+          // replica cost more than the write itself.
+          pino(base, new LineWriter(1));
   // pino gives a child's bindings no formatter, so they are censored here. A
   // child is an Object.create() of its parent: children and theirs inherit this.
   const child = logger.child;
@@ -210,6 +212,66 @@ export function createLogger(options: LoggerOptions): Logger {
     return child.call<Logger, [Bindings, ChildLoggerOptions<L>?], Logger<L>>(this, censorBindings(bindings), childOptions);
   };
   return logger;
+}
+
+/** Writers with lines not yet written, flushed when the process exits. */
+const unflushed = new Set<LineWriter>();
+let exitHook = false;
+/** For Atomics.wait: a short sleep while a non-blocking stdout is full. */
+const sleepCell = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * A log destination: the lines written during one turn of the event loop are joined and
+ * written with one synchronous write(2) at `setImmediate` (or at exit), instead of one write
+ * per line. A line is on its file before the event loop waits for I/O again; a process killed
+ * in the middle of a turn loses that turn's lines. A full non-blocking pipe is waited for (in
+ * steps of 10 ms), as with pino's synchronous destination; a closed one drops the lines.
+ */
+export class LineWriter {
+  readonly fd: number;
+  #pending: string[] = [];
+  #scheduled = false;
+  readonly #flushLater = (): void => {
+    this.#scheduled = false;
+    this.flushSync();
+  };
+
+  constructor(fd: number) {
+    this.fd = fd;
+  }
+
+  write(line: string): boolean {
+    this.#pending.push(line);
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(this.#flushLater);
+      unflushed.add(this);
+      if (!exitHook) {
+        exitHook = true;
+        process.on('exit', () => {
+          for (const writer of unflushed) writer.flushSync();
+        });
+      }
+    }
+    return true;
+  }
+
+  /** Writes what is pending now (pino's `logger.flush()` calls it too). */
+  flushSync(): void {
+    unflushed.delete(this);
+    const pending = this.#pending;
+    if (pending.length === 0) return;
+    this.#pending = [];
+    let bytes = Buffer.from(pending.length === 1 ? (pending[0] as string) : pending.join(''), 'utf8');
+    while (bytes.length > 0) {
+      try {
+        bytes = bytes.subarray(writeSync(this.fd, bytes));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') return;
+        Atomics.wait(sleepCell, 0, 0, 10);
+      }
+    }
+  }
 }
 
 export type { Logger };

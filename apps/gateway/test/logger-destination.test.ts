@@ -1,12 +1,61 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { createLogger } from '../src/logger.js';
+import { createLogger, LineWriter } from '../src/logger.js';
+
+const loggerModule = pathToFileURL(join(import.meta.dirname, '../dist/logger.js')).href;
+
+/** Runs `body` in a child process with `logger` (the built createLogger, JSON to stdout); its stdout lines. */
+async function childLines(body: string, options: { readonly pauseMs?: number } = {}): Promise<{ lines: string[]; code: number | null }> {
+  const dir = mkdtempSync(join(tmpdir(), 'logger-destination-'));
+  const script = join(dir, 'child.mjs');
+  writeFileSync(script, `import { createLogger } from ${JSON.stringify(loggerModule)};\nconst logger = createLogger({ level: 'info', format: 'json' });\n${body}\n`);
+  const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const stdout = child.stdout;
+  if (options.pauseMs) {
+    // A reader that falls behind: the pipe fills, and the writer must wait, not drop or throw.
+    stdout.pause();
+    setTimeout(() => stdout.resume(), options.pauseMs);
+  }
+  let text = '';
+  stdout.setEncoding('utf8');
+  stdout.on('data', (chunk: string) => (text += chunk));
+  const code = await new Promise<number | null>((resolve) => child.once('close', (c) => resolve(c)));
+  return { lines: text.split('\n').filter(Boolean), code };
+}
 
 describe('createLogger without a destination', () => {
-  it('writes each line to stdout synchronously, not through the thread pool', () => {
+  it('writes to stdout from the event loop (a LineWriter on fd 1), not through the thread pool', () => {
     const logger = createLogger({ level: 'info', format: 'json' });
-    const stream = (logger as unknown as Record<symbol, { sync?: boolean; fd?: number }>)[pino.symbols.streamSym];
-    expect(stream?.fd).toBe(1);
-    expect(stream?.sync).toBe(true);
+    const stream = (logger as unknown as Record<symbol, unknown>)[pino.symbols.streamSym];
+    expect(stream).toBeInstanceOf(LineWriter);
+    expect((stream as LineWriter).fd).toBe(1);
+  });
+
+  it('writes the lines of a turn that ends in process.exit()', async () => {
+    const { lines, code } = await childLines(`logger.info({ n: 1 }, 'one'); logger.info({ n: 2 }, 'two'); logger.warn({ n: 3 }, 'three'); process.exit(3);`);
+    expect(code).toBe(3);
+    expect(lines.map((l) => (JSON.parse(l) as { n: number }).n)).toEqual([1, 2, 3]);
+  });
+
+  it('writes the lines logged before an uncaught exception', async () => {
+    const { lines, code } = await childLines(`logger.error({ n: 1 }, 'about to fail'); throw new Error('boom');`);
+    expect(code).not.toBe(0);
+    expect(lines.map((l) => (JSON.parse(l) as { msg: string }).msg)).toEqual(['about to fail']);
+  });
+
+  it('waits for a slow reader of a non-blocking pipe: every line arrives, whole and in order', async () => {
+    // process.stdout set up first makes fd 1 non-blocking (libuv), so writes meet EAGAIN once the pipe is full.
+    const { lines, code } = await childLines(
+      `void process.stdout;\nfor (let turn = 0; turn < 40; turn++) {\n  for (let i = 0; i < 500; i++) logger.info({ n: turn * 500 + i, pad: 'x'.repeat(200) }, 'line');\n  await new Promise((r) => setImmediate(r));\n}`,
+      { pauseMs: 300 },
+    );
+    expect(code).toBe(0);
+    expect(lines).toHaveLength(20_000);
+    lines.forEach((line, i) => expect((JSON.parse(line) as { n: number }).n).toBe(i));
   });
 });
