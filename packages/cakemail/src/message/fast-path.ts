@@ -103,7 +103,8 @@ export function parseSimple(raw: Buffer): ParsedMessage | undefined {
   }
 
   const body = raw.subarray(end + 4);
-  const content = body.toString('utf8').replace(/\r?\n/g, '\n');
+  // \r?\n → \n: a bare LF is already one.
+  const content = body.toString('utf8').replaceAll('\r\n', '\n');
   return finish({
     size: raw.length,
     headerLines,
@@ -119,6 +120,6 @@ export function parseSimple(raw: Buffer): ParsedMessage | undefined {
 
 /** A header value as mailparser reads it (libmime `decodeHeader`): unfolded and trimmed. */
 function headerValue(line: string): string {
-  const unfolded = line.replace(/(?:\r?\n|\r)[ \t]*/g, ' ').trim();
+  const unfolded = (line.includes('\r') || line.includes('\n') ? line.replace(/(?:\r?\n|\r)[ \t]*/g, ' ') : line).trim();
   return unfolded.slice(unfolded.indexOf(':') + 1).trim();
 }

@@ -85,6 +85,8 @@ const HAS_CONTROL = /[\x00-\x1f\x7f-\x9f\u2028\u2029\u061c\u200e\u200f\u202a-\u2
  * characters are removed, runs of spaces become one, and the result is trimmed.
  */
 export function stripControl(text: string): string {
+  // Most values hold none of it: one scan instead of three replaces.
+  if (!HAS_CONTROL.test(text) && !text.includes('  ')) return text.trim();
   return text.replace(CONTROL, ' ').replace(BIDI, '').replace(/ {2,}/g, ' ').trim();
 }
 
@@ -111,9 +113,11 @@ export function splitHeaderLine(line: string): EmailHeader | undefined {
   const colon = line.indexOf(':');
   if (colon <= 0) return undefined;
   // obsolete syntax (RFC 5322 4.5) allows white space before the colon
-  const name = line.slice(0, colon).replace(/[ \t]+$/, '');
+  const before = line.charCodeAt(colon - 1);
+  const name = before === 0x20 || before === 0x09 ? line.slice(0, colon).replace(/[ \t]+$/, '') : line.slice(0, colon);
   if (!FIELD_NAME.test(name)) return undefined;
-  let value = line.slice(colon + 1).replace(/\r?\n(?=[ \t])/g, '');
+  let value = line.slice(colon + 1);
+  if (value.includes('\n')) value = value.replace(/\r?\n(?=[ \t])/g, '');
   // ASCII reads the same in latin1 and UTF-8: only a value with 8-bit bytes is decoded
   if (NON_ASCII.test(value)) {
     try {

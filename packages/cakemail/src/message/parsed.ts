@@ -136,7 +136,7 @@ export function finish(raw: RawParts): ParsedMessage {
     subject: stripControl(raw.subject ?? '') || NO_SUBJECT,
     from: raw.from,
     html: nonEmpty(raw.html ? cleanBody(raw.html) : undefined),
-    text: nonEmpty(raw.text ? cleanBody(raw.text.replace(/\n$/, '')) : undefined),
+    text: nonEmpty(raw.text ? cleanBody(raw.text.endsWith('\n') ? raw.text.slice(0, -1) : raw.text) : undefined),
     headers,
     control,
     attachments: raw.attachments,
