@@ -262,7 +262,18 @@ export class LineWriter {
     const pending = this.#pending;
     if (pending.length === 0) return;
     this.#pending = [];
-    let bytes = Buffer.from(pending.length === 1 ? (pending[0] as string) : pending.join(''), 'utf8');
+    const text = pending.length === 1 ? (pending[0] as string) : pending.join('');
+    let bytes: Buffer | undefined;
+    try {
+      // Usually all of it at once, encoded by the write itself.
+      const written = writeSync(this.fd, text);
+      const length = Buffer.byteLength(text, 'utf8');
+      if (written === length) return;
+      bytes = Buffer.from(text, 'utf8').subarray(written);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') return;
+      bytes = Buffer.from(text, 'utf8');
+    }
     while (bytes.length > 0) {
       try {
         bytes = bytes.subarray(writeSync(this.fd, bytes));
