@@ -15,6 +15,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, release, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { configKeys, loadConfig } from '@cakemail-smtp/gateway';
 import { loopbackGatewayEnv, testCertificates, startPersistentRedisServer } from '@cakemail-smtp/testkit';
@@ -36,7 +37,7 @@ const { values: args } = parseArgs({
     markdown: { type: 'boolean', default: false },
     'log-level': { type: 'string', default: 'info' },
     's5-rate': { type: 'string' },
-    /** Another checkout of this repository, built: its gateway runs beside this one in S1 and Q (before/after). */
+    /** Another checkout of this repository, built: its gateway runs beside this one in S1 (before/after). */
     ab: { type: 'string' },
     rounds: { type: 'string' },
     /** Extra node flags for this checkout's gateway (not the `--ab` one), e.g. `--perf-basic-prof`. */
@@ -61,8 +62,11 @@ const plan = quick
   : { rounds: 3, warmupMs: 1500, measureMs: 6000, openMeasureMs: 10_000, s3Bytes: 10 * MiB, s3Concurrent: 4, s4Connections: 2000, s5MeasureMs: 10_000, budgetMs: 1_200_000 };
 /** Rounds per throughput scenario (`--rounds`; more for a before/after). */
 const rounds = args.rounds === undefined ? plan.rounds : Math.max(1, Math.floor(Number(args.rounds)) || plan.rounds);
-/** `--ab DIR`: the gateway of another checkout (built), measured beside this one in S1 and Q. */
-const abDir = args.ab === undefined ? undefined : resolve(args.ab);
+/**
+ * `--ab DIR`: the gateway of another checkout (built), measured beside this one in S1. A
+ * relative DIR is from the repository's root (`pnpm bench` runs this in bench/, through turbo).
+ */
+const abDir = args.ab === undefined ? undefined : resolve(fileURLToPath(new URL('../..', import.meta.url)), args.ab);
 if (abDir !== undefined && !existsSync(join(abDir, 'bench/dist/gateway-child.js'))) {
   process.stderr.write(`bench: --ab ${abDir}: no bench/dist/gateway-child.js there (run pnpm install && pnpm run build in it)\n`);
   process.exit(1);
@@ -277,29 +281,26 @@ async function main(): Promise<void> {
       // a redis-server of its own with the persistence the queue's promise needs (AOF, noeviction)
       const redis = await startPersistentRedisServer({ appendfsync: 'everysec', maxmemoryPolicy: 'noeviction' });
       try {
-        const queueEnv = (db: number): Record<string, string> => ({
-          QUEUE_MODE: 'always',
-          // each gateway its own database: a worker never takes the other's messages
-          REDIS_URL: `${redis.url}/${db}`,
-          // required with REDIS_URL
-          AUTH_LOCKOUT_KEY: randomBytes(48).toString('base64'),
-          QUEUE_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
-        });
+        // Not with --ab: a gateway's workers go on delivering its backlog during the other's
+        // rounds, on the same core, so the two would share their CPU.
         const q = await compare(
           'S1-queue',
-          abDir === undefined ? ['gateway'] : ['gateway', 'before'],
+          ['gateway'],
           rounds,
-          (s, kind, round) => s1Reused(s, { ...opts, connections: 20, tag: `q${kind[0] ?? 'x'}1r${round}` }),
-          { gateway: queueEnv(0), before: queueEnv(1) },
+          (s, _kind, round) => s1Reused(s, { ...opts, connections: 20, tag: `q1r${round}` }),
+          {
+            gateway: {
+              QUEUE_MODE: 'always',
+              REDIS_URL: redis.url,
+              // required with REDIS_URL
+              AUTH_LOCKOUT_KEY: randomBytes(48).toString('base64'),
+              QUEUE_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+            },
+          },
         );
         results['S1-queue'] = q;
         rows.push({ name: 'S1 QUEUE_MODE=always: messages/s', gateway: q.gateway.messagesPerSecond, floor: f.messagesPerSecond, unit: 'msg/s' });
         rows.push({ name: 'S1 QUEUE_MODE=always: server CPU per message', gateway: q.gateway.cpuMicrosPerMessage, floor: f.cpuMicrosPerMessage, unit: 'µs' });
-        const qb = (q as Partial<typeof q> & { before?: typeof q.gateway }).before;
-        if (qb) {
-          rows.push({ name: 'S1 QUEUE_MODE=always, --ab build: messages/s', gateway: qb.messagesPerSecond, floor: f.messagesPerSecond, unit: 'msg/s' });
-          rows.push({ name: 'S1 QUEUE_MODE=always, --ab build: CPU per message', gateway: qb.cpuMicrosPerMessage, floor: f.cpuMicrosPerMessage, unit: 'µs' });
-        }
         errorsOf('gateway (queue)', 'S1', q.gateway.errors);
         targets.push(atLeastTimes('queue', 'S1 gateway msg/s with QUEUE_MODE=always', q.gateway.messagesPerSecond, 0.6, f.messagesPerSecond));
       } catch (err) {

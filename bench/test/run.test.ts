@@ -4,7 +4,9 @@
  * it must exit 1 naming the failure, and leave no child process behind).
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createFakeCakemail, testCertificates } from '@cakemail-smtp/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -116,5 +118,36 @@ describe('pnpm bench', () => {
     expect(stderr).toMatch(/bench: harness failure: Error: gateway \(S4\) exited unexpectedly \(code null, signal SIGKILL\)/);
     const left = [...seen.keys()].filter(alive);
     expect(left, `children still running: ${left.map((p) => seen.get(p)).join('; ')}`).toEqual([]);
+  }, 120_000);
+});
+
+describe('pnpm bench --ab', () => {
+  const repo = fileURLToPath(new URL('../..', import.meta.url));
+  /** `pnpm bench ARGS` from the repository's root, as the README writes it (the pinned pnpm). */
+  const pnpmBench = (args: string): { code: number; out: string } => {
+    try {
+      const out = execFileSync('bash', ['-c', `. scripts/pnpm-env.sh && pnpm bench ${args} 2>&1`], { cwd: repo, encoding: 'utf8', timeout: 240_000 });
+      return { code: 0, out };
+    } catch (err) {
+      const e = err as { status?: number; stdout?: string };
+      return { code: e.status ?? -1, out: e.stdout ?? '' };
+    }
+  };
+
+  it("measures another checkout's gateway in the same S1 rounds, named from the repository's root", () => {
+    const json = join(mkdtempSync(join(tmpdir(), 'bench-ab-')), 'results.json');
+    // This checkout stands for the other one: `.` is the root, whatever directory turbo runs the bench in.
+    const { code, out } = pnpmBench(`--only S1 --quick --rounds 1 --ab . --json ${json}`);
+    expect(code, out).toBe(0);
+    expect(out).toMatch(/S1 --ab build: server CPU per message\s+[\d,]+/);
+    const results = JSON.parse(readFileSync(json, 'utf8')) as { results: { S1: Record<string, { messages: number }> } };
+    expect(Object.keys(results.results.S1).sort()).toEqual(['before', 'floor', 'gateway', 'sink']);
+    expect(results.results.S1['before']?.messages).toBeGreaterThan(0);
+  }, 300_000);
+
+  it('refuses a directory without a built gateway, before starting anything', () => {
+    const { code, out } = pnpmBench('--only S1 --quick --ab does-not-exist');
+    expect(code).not.toBe(0);
+    expect(out).toMatch(/--ab .*does-not-exist: no bench\/dist\/gateway-child\.js there/);
   }, 120_000);
 });
