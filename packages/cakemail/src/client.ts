@@ -245,7 +245,7 @@ export class CakemailClient {
       if (opts.signal?.aborted === true) throw abortedError(name);
       const once = spec.idempotent === false;
       try {
-        return await this.#attempt(spec, name, once ? remaining : Math.min(this.#timeoutMs, remaining), opts.signal);
+        return await this.#attempt(spec, name, once ? timerFor(remaining) : Math.min(this.#timeoutMs, remaining), opts.signal);
       } catch (err) {
         // A 2xx we cannot read may have done its work: temporary, but not sent again.
         if (!(err instanceof CakemailError) || err.kind !== 'temporary' || err.reason === 'invalid_response' || err.reason === 'aborted') throw err;
@@ -416,6 +416,17 @@ class Call implements Dispatcher.DispatchHandler {
   onError(err: Error): void {
     this.#fail(err);
   }
+}
+
+/**
+ * A send's timer runs to the deadline, whose remaining time differs by a few ms from one
+ * call to the next. Node keeps one list of timers per duration: a distinct duration per call
+ * makes a new list, a heap insert and removal, every time. Beyond 10 s the duration is rounded
+ * down to the second, so that sends share a list; a send then gives up at most 1 s before its
+ * deadline, never after it.
+ */
+export function timerFor(remaining: number): number {
+  return remaining > 10_000 ? Math.floor(remaining / 1000) * 1000 : remaining;
 }
 
 function abortedError(name: string): CakemailError {

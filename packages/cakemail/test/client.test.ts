@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { CakemailClient } from '../src/client.js';
+import { CakemailClient, timerFor } from '../src/client.js';
 import { CakemailError, isMfaChallenge, parseRetryAfter } from '../src/errors.js';
 import { okToken, startStub, type Stub, type StubAnswer, type StubRequest } from './helpers/stub-api.js';
 
@@ -285,5 +285,18 @@ describe('a caller\'s signal (a queue worker shutting down)', () => {
     const again = await failure(client.listSenders('tok', 1, { deadline: Date.now() + 20_000, signal: controller.signal }));
     expect(again.reason).toBe('aborted');
     expect(stub.calls).toHaveLength(1);
+  });
+});
+
+describe('timerFor (a send\'s timer, to its deadline)', () => {
+  it('rounds a long wait down to the second, so that sends share one timer list, and never passes the deadline', () => {
+    expect(timerFor(59_987)).toBe(59_000);
+    expect(timerFor(59_001)).toBe(59_000);
+    expect(timerFor(10_001)).toBe(10_000);
+    for (const remaining of [1, 150, 9_999, 10_000, 10_999, 60_000, 123_456]) {
+      expect(timerFor(remaining)).toBeLessThanOrEqual(remaining);
+      expect(timerFor(remaining)).toBeGreaterThan(remaining - 1000);
+    }
+    expect(timerFor(9_999)).toBe(9_999);
   });
 });
