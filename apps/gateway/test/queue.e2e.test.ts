@@ -36,9 +36,13 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 
 describe('QUEUE_MODE=fallback', () => {
   it('200 messages sent during a 30-second outage all get a 250 "queued as", and each reaches Cakemail exactly once after it', async () => {
-    const g = await start('fallback', { UPSTREAM_DEADLINE_MS: '2000', SHUTDOWN_TIMEOUT_MS: '10000' });
+    // The outage answers 503 with a Retry-After past the deadline, so each send gives up at once
+    // and its message is queued at once. The deadline stays long enough that no delivery after
+    // the outage times out on a loaded machine: a send cut by its deadline may still have
+    // reached Cakemail, and its retry would be a second copy (the documented limit of a timeout).
+    const g = await start('fallback', { UPSTREAM_DEADLINE_MS: '9000', SHUTDOWN_TIMEOUT_MS: '10000' });
     expect(g.logs().some((l) => l['msg'] === 'queue open' && l['mode'] === 'fallback')).toBe(true);
-    g.fake.faults.set('send', { status: 503 });
+    g.fake.faults.set('send', { status: 503, retryAfter: 10 });
     const outage = Date.now();
     const recipients = Array.from({ length: 200 }, (_, i) => `outage-${i}@example.net`);
     const replies: string[] = [];
