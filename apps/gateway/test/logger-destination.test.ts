@@ -36,10 +36,33 @@ describe('createLogger without a destination', () => {
     expect((stream as LineWriter).fd).toBe(1);
   });
 
-  it('writes the lines of a turn that ends in process.exit()', async () => {
+  it('writes the lines logged just before process.exit()', async () => {
     const { lines, code } = await childLines(`logger.info({ n: 1 }, 'one'); logger.info({ n: 2 }, 'two'); logger.warn({ n: 3 }, 'three'); process.exit(3);`);
     expect(code).toBe(3);
     expect(lines.map((l) => (JSON.parse(l) as { n: number }).n)).toEqual([1, 2, 3]);
+  });
+
+  it('writes a line while the process goes on running (within LINE_FLUSH_MS, not only at exit)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'logger-destination-'));
+    const script = join(dir, 'child.mjs');
+    writeFileSync(
+      script,
+      `import { createLogger } from ${JSON.stringify(loggerModule)};\nconst logger = createLogger({ level: 'info', format: 'json' });\nlogger.info({ n: 1 }, 'alive');\nsetInterval(() => {}, 1000);\n`,
+    );
+    const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      const line = await new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('no line while the process runs')), 10_000);
+        child.stdout.setEncoding('utf8').once('data', (chunk: string) => {
+          clearTimeout(timer);
+          resolve(chunk);
+        });
+      });
+      expect(child.exitCode).toBeNull();
+      expect((JSON.parse(line.trim()) as { msg: string }).msg).toBe('alive');
+    } finally {
+      child.kill('SIGKILL');
+    }
   });
 
   it('writes the lines logged before an uncaught exception', async () => {
