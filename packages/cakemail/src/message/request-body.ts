@@ -33,11 +33,9 @@ export const REQUEST_FRAME_ALLOWANCE = 64 * 1024;
  * katakana): a message made mostly of those is refused.
  */
 export class PreparedEmail implements RequestBodies {
-  /** Without attachments: the body after its `{`, as text (one encoding, by the socket's write). */
-  readonly #text: string | undefined;
-  /** With attachments: the body after its `{`, as buffers (the attachments' by reference). */
-  readonly #shared: readonly Buffer[];
-  readonly #sharedLength: number;
+  /** The body after its `{`, shared by every recipient's request. */
+  readonly #rest: Rest;
+  readonly #restLength: number;
 
   constructor(parsed: ParsedMessage, options: MessageOptions, envelope: ResolvedEnvelope) {
     const body: Record<string, unknown> = {
@@ -55,55 +53,75 @@ export class PreparedEmail implements RequestBodies {
     if (options.tracking) body['tracking'] = options.tracking;
     if (parsed.headers.length > 0) body['additional_headers'] = parsed.headers;
     const json = JSON.stringify(body);
-    if (parsed.attachments.length === 0 && json.length <= TEXT_MAX_CHARS) {
-      this.#text = json.slice(1);
-      this.#shared = [];
-      this.#sharedLength = Buffer.byteLength(this.#text, 'utf8');
+    if (parsed.attachments.length === 0) {
+      this.#rest = restOf(json.slice(1));
     } else {
-      const shared: Buffer[] = [];
-      if (parsed.attachments.length === 0) shared.push(Buffer.from(json.slice(1), 'utf8'));
-      else {
-        shared.push(Buffer.from(`${json.slice(1, -1)},"attachment":[`, 'utf8'));
-        parsed.attachments.forEach((a, i) => {
-          shared.push(Buffer.from(`${i ? ',' : ''}{"filename":${JSON.stringify(a.filename)},"type":"${a.type}","content":"`, 'utf8'));
-          shared.push(...a.parts);
-          shared.push(Buffer.from('"}', 'utf8'));
-        });
-        shared.push(Buffer.from(']}', 'utf8'));
-      }
-      this.#text = undefined;
-      this.#shared = shared;
-      this.#sharedLength = shared.reduce((n, b) => n + b.length, 0);
+      const shared: Buffer[] = [Buffer.from(`${json.slice(1, -1)},"attachment":[`, 'utf8')];
+      parsed.attachments.forEach((a, i) => {
+        shared.push(Buffer.from(`${i ? ',' : ''}{"filename":${JSON.stringify(a.filename)},"type":"${a.type}","content":"`, 'utf8'));
+        shared.push(...a.parts);
+        shared.push(Buffer.from('"}', 'utf8'));
+      });
+      shared.push(Buffer.from(']}', 'utf8'));
+      this.#rest = shared;
     }
+    this.#restLength = restLength(this.#rest);
     const limit = 2 * parsed.size + REQUEST_FRAME_ALLOWANCE;
-    if (this.#sharedLength > limit) {
-      throw Refusals.convertedTooBig(this.#sharedLength);
+    if (this.#restLength > limit) {
+      throw Refusals.convertedTooBig(this.#restLength);
     }
   }
 
   /** Size of one request body, roughly (without the recipient). */
   get size(): number {
-    return this.#sharedLength;
+    return this.#restLength;
   }
 
   forRecipient(email: string): EncodedBody {
-    if (this.#text === undefined) return withRecipient(email, this.#shared, this.#sharedLength);
-    const head = `{"email":${JSON.stringify(email)},`;
-    return new TextBody(head + this.#text, Buffer.byteLength(head, 'utf8') + this.#sharedLength);
+    return withRecipient(email, this.#rest, this.#restLength);
   }
 
   /** The request without its `email` field, as text: what a queued message stores (StoredRequest). */
   get stored(): string {
-    return this.#text ?? Buffer.concat(this.#shared, this.#sharedLength).toString('utf8');
+    return typeof this.#rest === 'string' ? this.#rest : Buffer.concat(this.#rest, this.#restLength).toString('utf8');
+  }
+}
+
+/** A request body kept as `PreparedEmail.stored` text (a queued message), sent again per recipient. */
+export class StoredRequest implements RequestBodies {
+  readonly #rest: Rest;
+  readonly #restLength: number;
+
+  constructor(stored: string) {
+    this.#rest = restOf(stored);
+    this.#restLength = restLength(this.#rest);
+  }
+
+  forRecipient(email: string): EncodedBody {
+    return withRecipient(email, this.#rest, this.#restLength);
   }
 }
 
 /**
- * A body without attachments is kept as text up to this many UTF-16 code units (at most three
- * times as many bytes): the client sends it as one string, the socket encodes it once. A larger
- * one is kept as buffers, which the client streams without joining (issue 8's memory bound).
+ * A request body after its `{`, the same for every recipient: text (the client sends it as one
+ * string, the socket encodes it once), or buffers (attachments by reference, which the client
+ * streams without joining: issue 8's memory bound).
+ */
+type Rest = string | readonly Buffer[];
+
+/**
+ * A body is kept as text up to this many UTF-16 code units (at most three times as many bytes);
+ * a larger one as a buffer.
  */
 const TEXT_MAX_CHARS = 64 * 1024;
+
+function restOf(text: string): Rest {
+  return text.length <= TEXT_MAX_CHARS ? text : [Buffer.from(text, 'utf8')];
+}
+
+function restLength(rest: Rest): number {
+  return typeof rest === 'string' ? Buffer.byteLength(rest, 'utf8') : rest.reduce((n, b) => n + b.length, 0);
+}
 
 /** A request built as text; `chunks` (its bytes) only when asked for. */
 class TextBody implements EncodedBody {
@@ -117,28 +135,12 @@ class TextBody implements EncodedBody {
   }
 }
 
-/** A request body kept as `PreparedEmail.stored` text (a queued message), sent again per recipient. */
-export class StoredRequest implements RequestBodies {
-  readonly #text: string | undefined;
-  readonly #shared: Buffer | undefined;
-  readonly #length: number;
-
-  constructor(stored: string) {
-    if (stored.length <= TEXT_MAX_CHARS) this.#text = stored;
-    else this.#shared = Buffer.from(stored, 'utf8');
-    this.#length = this.#shared?.length ?? Buffer.byteLength(stored, 'utf8');
-  }
-
-  forRecipient(email: string): EncodedBody {
-    if (this.#shared !== undefined) return withRecipient(email, [this.#shared], this.#length);
-    const head = `{"email":${JSON.stringify(email)},`;
-    return new TextBody(head + (this.#text ?? ''), Buffer.byteLength(head, 'utf8') + this.#length);
-  }
-}
-
-function withRecipient(email: string, shared: readonly Buffer[], sharedLength: number): EncodedBody {
-  const head = Buffer.from(`{"email":${JSON.stringify(email)},`, 'utf8');
-  return { chunks: [head, ...shared], length: head.length + sharedLength };
+/** One recipient's request: `{"email":…,` then the shared rest. */
+function withRecipient(email: string, rest: Rest, restLength: number): EncodedBody {
+  const head = `{"email":${JSON.stringify(email)},`;
+  if (typeof rest === 'string') return new TextBody(head + rest, Buffer.byteLength(head, 'utf8') + restLength);
+  const headBytes = Buffer.from(head, 'utf8');
+  return { chunks: [headBytes, ...rest], length: headBytes.length + restLength };
 }
 
 export function prepareEmail(parsed: ParsedMessage, options: MessageOptions, envelope: ResolvedEnvelope): PreparedEmail {
