@@ -261,7 +261,13 @@ export class LineWriter {
     return true;
   }
 
-  /** Writes what is pending now (pino's `logger.flush()` calls it too). */
+  /** pino's `logger.flush(cb)`: what is pending is written now, then `cb`. */
+  flush(cb?: (err?: Error) => void): void {
+    this.flushSync();
+    cb?.();
+  }
+
+  /** Writes what is pending now. */
   flushSync(): void {
     unflushed.delete(this);
     const pending = this.#pending;

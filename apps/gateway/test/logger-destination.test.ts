@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -34,6 +34,22 @@ describe('createLogger without a destination', () => {
     const stream = (logger as unknown as Record<symbol, unknown>)[pino.symbols.streamSym];
     expect(stream).toBeInstanceOf(LineWriter);
     expect((stream as LineWriter).fd).toBe(1);
+  });
+
+  it("logger.flush() writes what is pending at once, not LINE_FLUSH_MS later", () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'logger-destination-')), 'log');
+    const fd = openSync(file, 'w');
+    try {
+      const logger = pino({}, new LineWriter(fd));
+      logger.info({ n: 1 }, 'pending');
+      expect(readFileSync(file, 'utf8')).toBe('');
+      let called = false;
+      logger.flush(() => (called = true));
+      expect(called).toBe(true);
+      expect((JSON.parse(readFileSync(file, 'utf8')) as { msg: string }).msg).toBe('pending');
+    } finally {
+      closeSync(fd);
+    }
   });
 
   it('writes the lines logged just before process.exit()', async () => {
