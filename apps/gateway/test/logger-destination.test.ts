@@ -9,12 +9,16 @@ import { createLogger, LineWriter } from '../src/logger.js';
 
 const loggerModule = pathToFileURL(join(import.meta.dirname, '../dist/logger.js')).href;
 
-/** Runs `body` in a child process with `logger` (the built createLogger, JSON to stdout); its stdout lines. */
-async function childLines(body: string, options: { readonly pauseMs?: number } = {}): Promise<{ lines: string[]; code: number | null }> {
-  const dir = mkdtempSync(join(tmpdir(), 'logger-destination-'));
-  const script = join(dir, 'child.mjs');
+/** A script running `body` with `logger` (the built createLogger, JSON to stdout). */
+function childScript(body: string): string {
+  const script = join(mkdtempSync(join(tmpdir(), 'logger-destination-')), 'child.mjs');
   writeFileSync(script, `import { createLogger } from ${JSON.stringify(loggerModule)};\nconst logger = createLogger({ level: 'info', format: 'json' });\n${body}\n`);
-  const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'pipe'] });
+  return script;
+}
+
+/** Runs `body` in a child process (childScript) to its end; its stdout lines. */
+async function childLines(body: string, options: { readonly pauseMs?: number } = {}): Promise<{ lines: string[]; code: number | null }> {
+  const child = spawn(process.execPath, [childScript(body)], { stdio: ['ignore', 'pipe', 'pipe'] });
   const stdout = child.stdout;
   if (options.pauseMs) {
     // A reader that falls behind: the pipe fills, and the writer must wait, not drop or throw.
@@ -59,12 +63,7 @@ describe('createLogger without a destination', () => {
   });
 
   it('writes a line while the process goes on running (within LINE_FLUSH_MS, not only at exit)', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'logger-destination-'));
-    const script = join(dir, 'child.mjs');
-    writeFileSync(
-      script,
-      `import { createLogger } from ${JSON.stringify(loggerModule)};\nconst logger = createLogger({ level: 'info', format: 'json' });\nlogger.info({ n: 1 }, 'alive');\nsetInterval(() => {}, 1000);\n`,
-    );
+    const script = childScript(`logger.info({ n: 1 }, 'alive');\nsetInterval(() => {}, 1000);`);
     const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'inherit'] });
     try {
       const line = await new Promise<string>((resolve, reject) => {
