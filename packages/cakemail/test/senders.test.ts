@@ -108,24 +108,19 @@ describe('SenderDirectory.cached (the session answers from it without a promise)
     const list = await dir.confirmed('t', 10, opts);
     for (const address of ['ops@example.com', ' OPS@Example.com ', 'new@example.com', 'other@example.com', '', '  ']) {
       expect(senderWithAddress(list, address)).toEqual(await dir.findSender('t', 10, address, opts));
-      const sync = (() => {
-        try {
-          return pickSender(list, address);
-        } catch (err) {
-          return err;
-        }
-      })();
-      expect(sync).toEqual(await dir.checkSender('t', 10, address, opts).catch((err: unknown) => err));
+      expect(outcome(() => pickSender(list, address))).toEqual(await dir.checkSender('t', 10, address, opts).catch((err: unknown) => err));
     }
     for (const id of ['s1', 's2', 'nope']) {
-      const sync = (() => {
-        try {
-          return pickSenderId(list, id);
-        } catch (err) {
-          return err;
-        }
-      })();
-      expect(sync).toEqual(await dir.checkSenderId('t', 10, id, opts).catch((err: unknown) => err));
+      expect(outcome(() => pickSenderId(list, id))).toEqual(await dir.checkSenderId('t', 10, id, opts).catch((err: unknown) => err));
     }
   });
 });
+
+/** What `fn` returns, or what it throws: a synchronous call's outcome, as `.catch((err) => err)` gives an async one's. */
+function outcome<T>(fn: () => T): T | unknown {
+  try {
+    return fn();
+  } catch (err) {
+    return err;
+  }
+}
