@@ -121,7 +121,7 @@ describe('pnpm bench', () => {
   }, 120_000);
 });
 
-describe('pnpm bench --ab', () => {
+describe('pnpm bench from the repository root (--ab, S5)', () => {
   const repo = fileURLToPath(new URL('../..', import.meta.url));
   /** `pnpm bench ARGS` from the repository's root, as the README writes it (the pinned pnpm). */
   const pnpmBench = (args: string): { code: number; out: string } => {
@@ -143,6 +143,21 @@ describe('pnpm bench --ab', () => {
     const results = JSON.parse(readFileSync(json, 'utf8')) as { results: { S1: Record<string, { messages: number }> } };
     expect(Object.keys(results.results.S1).sort()).toEqual(['before', 'floor', 'gateway', 'sink']);
     expect(results.results.S1['before']?.messages).toBeGreaterThan(0);
+  }, 300_000);
+
+  it('S5 warms each fresh server with an unmeasured S1 round, then takes the medians of its rounds', () => {
+    const json = join(mkdtempSync(join(tmpdir(), 'bench-s5-')), 'results.json');
+    const { code, out } = pnpmBench(`--only S5 --quick --rounds 2 --s5-rate 100 --json ${json}`);
+    expect(code, out).toBe(0);
+    const results = JSON.parse(readFileSync(json, 'utf8')) as {
+      results: { S5: { warmupMessages: Record<string, number>; gateway: { messages: number }; floor: { messages: number } } };
+      notes: string[];
+    };
+    const s5 = results.results.S5;
+    expect(s5.warmupMessages['gateway']).toBeGreaterThan(0);
+    expect(s5.warmupMessages['floor']).toBeGreaterThan(0);
+    expect(s5.gateway.messages).toBeGreaterThan(0);
+    expect(results.notes.join('\n')).toMatch(/S5: servers warmed first by an unmeasured S1 round \(gateway [\d,]+ messages, floor [\d,]+\); p50\/p99 are the medians of 2 round\(s\)/);
   }, 300_000);
 
   it('refuses a directory without a built gateway, before starting anything', () => {
