@@ -144,6 +144,9 @@ async function main(): Promise<void> {
   const supports = (name: string): boolean => (configKeys as readonly string[]).includes(name);
   const upstreamConnections = config.relay.connections;
   const inflightCap: number | undefined = config.limits.maxInflightBytes;
+  /** The gateway's own default cap, for the record (the bench raises it for S3, see gatewayEnv). */
+  const { MAX_INFLIGHT_BYTES: _raised, ...withoutCap } = gatewayEnv;
+  const defaultInflightCap: number | undefined = loadConfig({ ...withoutCap, MAX_MESSAGE_SIZE: String(MiB) }).limits.maxInflightBytes;
 
   const startServer = (kind: Kind, scenario: string, extraEnv: Record<string, string> = {}): Promise<Child> => {
     const label = `${kind} (${scenario})`;
@@ -361,7 +364,7 @@ async function main(): Promise<void> {
   // ---- S3: memory per in-flight byte, four kinds of large message
   if (only.has('S3')) {
     const capText =
-      typeof inflightCap === 'number' ? `MAX_INFLIGHT_BYTES ${fmt(inflightCap / MiB, 1)} MiB (the gateway's default)` : 'MAX_INFLIGHT_BYTES: not in this gateway build (no cap on bytes in flight)';
+      typeof inflightCap === 'number' ? `MAX_INFLIGHT_BYTES ${fmt(inflightCap / MiB, 1)} MiB (the bench's setting, its MAX_MESSAGE_SIZE; the gateway's default is ${fmt((defaultInflightCap ?? 0) / MiB, 1)} MiB)` : 'MAX_INFLIGHT_BYTES: not in this gateway build (no cap on bytes in flight)';
     // Under the cap: a message past it is refused (4.3.1), and this measures memory, not refusals.
     const concurrent = underCap(plan.s3Concurrent, plan.s3Bytes, inflightCap);
     log(`[${elapsed()}] S3 memory: ${concurrent} × ${fmt(plan.s3Bytes / MiB)} MiB messages at once, per kind; ${capText}…`);
