@@ -121,6 +121,17 @@ describe('pnpm bench', () => {
   }, 120_000);
 });
 
+describe('burst-probe (the README\'s MAX_INFLIGHT_BYTES figures)', () => {
+  it('prints idle and peak memory of a default gateway, the burst past the cap answered 451', () => {
+    // Two 20 MB messages at once: the default cap (32 MiB) takes one, the other gets 451 4.3.1.
+    const out = execFileSync(process.execPath, ['dist/burst-probe.js', '2x20'], { cwd: root, encoding: 'utf8', timeout: 120_000 });
+    const m = /2 x 20 MB at once: idle RSS (\d+) MiB, peak (\d+) MiB; replies (\{.*\})/.exec(out);
+    expect(m, out).not.toBeNull();
+    expect(Number(m?.[2])).toBeGreaterThan(Number(m?.[1]));
+    expect(JSON.parse(m?.[3] ?? '{}')).toEqual({ '250': 1, '451': 1 });
+  }, 150_000);
+});
+
 describe('pnpm bench from the repository root (--ab, S5)', () => {
   const repo = fileURLToPath(new URL('../..', import.meta.url));
   /** `pnpm bench ARGS` from the repository's root, as the README writes it (the pinned pnpm). */
