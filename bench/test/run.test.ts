@@ -124,7 +124,8 @@ describe('pnpm bench', () => {
 describe('burst-probe (the README\'s MAX_INFLIGHT_BYTES figures)', () => {
   it('prints idle and peak memory of a default gateway, the burst past the cap answered 451', () => {
     // Two 20 MB messages at once: the default cap (32 MiB) takes one, the other gets 451 4.3.1.
-    const out = execFileSync(process.execPath, ['dist/burst-probe.js', '2x20'], { cwd: root, encoding: 'utf8', timeout: 120_000 });
+    // As the README writes it, from the repository root.
+    const out = execFileSync(process.execPath, ['bench/dist/burst-probe.js', '2x20'], { cwd: join(root, '..'), encoding: 'utf8', timeout: 120_000 });
     const m = /2 x 20 MB at once: idle RSS (\d+) MiB, peak (\d+) MiB; replies (\{.*\})/.exec(out);
     expect(m, out).not.toBeNull();
     expect(Number(m?.[2])).toBeGreaterThan(Number(m?.[1]));
