@@ -4,25 +4,17 @@
  * The peak memory of a gateway with its default limits under bursts of large messages, as the
  * README's MAX_INFLIGHT_BYTES row states it: the fake Cakemail delays every send 4 s, COUNT
  * sessions each send an MB-megabyte text message at once, and the gateway's idle RSS and peak
- * (VmHWM, reset just before the burst) are printed with the replies (250 for what fitted under
- * the cap, 451 4.3.1 for the rest). A fresh gateway per burst, on the Node that runs this.
+ * are printed with the replies (250 for what fitted under the cap, 451 4.3.1 for the rest).
+ * The measurement is S3's (`s3Memory`: a small message per session first, then the peak by
+ * VmHWM, or sampled where its reset is refused). A fresh gateway per burst, on the Node that
+ * runs this.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { createFakeCakemail, loopbackGatewayEnv, testCertificates } from '@cakemail-smtp/testkit';
 import { killAll, startChild } from './children.js';
-import { largeMessages, SENDER } from './messages.js';
-import { SmtpConnection } from './smtp-conn.js';
+import { s3Memory } from './scenarios.js';
 
-const LOGIN = { user: 'dev@example.com', password: 'dev-password' };
+const MiB = 1024 * 1024;
 const SEND_DELAY_MS = 4000;
-
-/** VmRSS and VmHWM of `pid`, in MiB. */
-function memory(pid: number): { rss: number; hwm: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kib = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? Number.NaN);
-  return { rss: kib('VmRSS') / 1024, hwm: kib('VmHWM') / 1024 };
-}
 
 const bursts = (process.argv.length > 2 ? process.argv.slice(2) : ['10x20', '40x2']).map((arg) => {
   const m = /^(\d+)x(\d+(?:\.\d+)?)$/.exec(arg);
@@ -39,31 +31,21 @@ try {
     ...loopbackGatewayEnv(certs),
     CAKEMAIL_API_URL: url,
     LOG_LEVEL: 'warn',
-    // every session from 127.0.0.1: the per-address limit is not what this measures
+    // the load comes from a few loopback addresses: the per-address limit is not what this measures
     MAX_CONNECTIONS_PER_IP: '0',
     MAX_CONNECTIONS: '10000',
   };
-  for (const { count, bytes } of bursts) {
+  for (const [i, { count, bytes }] of bursts.entries()) {
     const gateway = await startChild({ name: 'gateway', script: 'gateway-child.js', core: undefined, env });
     try {
-      const target = { host: '127.0.0.1', port: gateway.port };
-      const conns = await Promise.all(Array.from({ length: count }, () => SmtpConnection.ready(target, LOGIN)));
-      const factory = largeMessages('text', bytes);
-      const messages = conns.map((_, i) => factory.message(`burst${i}@example.net`, i));
+      // S3's measurement (idle RSS, then the peak of the burst), with Cakemail answering slowly.
       fake.faults.set('send', { delayMs: SEND_DELAY_MS });
-      await sleep(500);
-      const idle = memory(gateway.pid);
-      writeFileSync(`/proc/${gateway.pid}/clear_refs`, '5');
-      const codes = await Promise.all(conns.map(async (conn, i) => (await conn.send(SENDER, `burst${i}@example.net`, messages[i] as Buffer)).reply.code));
-      const peak = memory(gateway.pid).hwm;
-      const replies: Record<number, number> = {};
-      for (const code of codes) replies[code] = (replies[code] ?? 0) + 1;
+      const r = await s3Memory({ target: { host: '127.0.0.1', port: gateway.port }, pid: gateway.pid }, { kind: 'text', bytes, concurrent: count, tag: `burst${i}` });
       process.stdout.write(
-        `node ${process.version}: ${count} x ${bytes / 1_000_000} MB at once: idle RSS ${idle.rss.toFixed(0)} MiB, peak ${peak.toFixed(0)} MiB; replies ${JSON.stringify(replies)}\n`,
+        `node ${process.version}: ${count} x ${bytes / 1_000_000} MB at once: idle RSS ${(r.idleRss / MiB).toFixed(0)} MiB, peak ${(r.peakRss / MiB).toFixed(0)} MiB (${r.method}); replies ${r.replies}\n`,
       );
-      fake.faults.clear();
-      for (const conn of conns) conn.destroy();
     } finally {
+      fake.faults.clear();
       await gateway.stop(5000);
     }
   }
