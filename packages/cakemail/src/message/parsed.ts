@@ -55,6 +55,18 @@ export interface ParsedMessage {
   readonly headerLines: ReadonlyArray<{ readonly key: string; readonly line: string }>;
 }
 
+/**
+ * What the relay keeps of a parsed message while Cakemail answers (the accepted store's key, a
+ * bounce, a queued copy): not its text, HTML, attachments or raw header lines, which the
+ * request body already holds. Every message in flight holds this much, so it stays small.
+ */
+export type MessageFacts = Pick<ParsedMessage, 'fingerprint' | 'identified' | 'subject' | 'original' | 'headers'>;
+
+/** A new object with only `parsed`'s facts, so that the rest of the parse can be collected. */
+export function factsOf(parsed: ParsedMessage): MessageFacts {
+  return { fingerprint: parsed.fingerprint, identified: parsed.identified, subject: parsed.subject, original: parsed.original, headers: parsed.headers };
+}
+
 /** The first Message-ID, Date and Auto-Submitted of a message, unfolded, without control characters. */
 export interface OriginalHeaders {
   readonly messageId?: string;

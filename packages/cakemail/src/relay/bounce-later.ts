@@ -6,7 +6,7 @@
 import { isSmtpError } from '@cakemail-smtp/smtp-core';
 import type { CallOptions, SenderInfo } from '../client.js';
 import { CakemailError, errorLogFields } from '../errors.js';
-import type { ParsedMessage } from '../message/parsed.js';
+import type { MessageFacts } from '../message/parsed.js';
 import type { Logger } from '../types.js';
 import { ACCEPTED_TTL_MS, acceptedKey } from './accepted-store.js';
 import { isBounceExempt, sendBounce, type RefusedRecipient } from './bounce.js';
@@ -17,7 +17,7 @@ import { withToken } from './upstream.js';
 /** A message's refused recipients to bounce, and what the bounce needs to know of the message. */
 export interface BounceRequest {
   readonly job: SendJob;
-  readonly parsed: ParsedMessage;
+  readonly facts: MessageFacts;
   readonly envelopeFrom: string;
   /** The account's sender that MAIL FROM matched. */
   readonly sender: SenderInfo;
@@ -29,20 +29,20 @@ export interface BounceRequest {
 
 /** Starts sending the bounce in the background (close() waits for it), unless the message is exempt. */
 export function bounceLater(ctx: RelayContext, log: Logger, request: BounceRequest): void {
-  const { parsed, envelopeFrom } = request;
-  if (!ctx.cfg.bounces || isBounceExempt(envelopeFrom, parsed.original, parsed.headers)) return;
+  const { facts, envelopeFrom } = request;
+  if (!ctx.cfg.bounces || isBounceExempt(envelopeFrom, facts.original, facts.headers)) return;
   const task = bounce(ctx, log, request).finally(() => ctx.background.delete(task));
   ctx.background.add(task);
 }
 
 async function bounce(ctx: RelayContext, log: Logger, request: BounceRequest): Promise<void> {
-  const { job, parsed, envelopeFrom, sender, listId, refused, arrival } = request;
+  const { job, facts, envelopeFrom, sender, listId, refused, arrival } = request;
   const { auth, accountId } = job;
   const opts: CallOptions = { deadline: Date.now() + ctx.cfg.deadlineMs };
   // One bounce per message: a retry after a lost 250 finds this key and sends none.
-  const key = acceptedKey(accountId, parsed.fingerprint, '\0bounce');
+  const key = acceptedKey(accountId, facts.fingerprint, '\0bounce');
   try {
-    if (parsed.identified && (await knownId(ctx, log, key, 'bouncing anyway')) !== undefined) return;
+    if (facts.identified && (await knownId(ctx, log, key, 'bouncing anyway')) !== undefined) return;
     // From and to the account's sender that MAIL FROM matched (x-sender-id may name another).
     const from =
       sender.email.trim().toLowerCase() === envelopeFrom.trim().toLowerCase()
@@ -61,12 +61,12 @@ async function bounce(ctx: RelayContext, log: Logger, request: BounceRequest): P
         sender: from,
         listId,
         refused: recipients,
-        original: { subject: parsed.subject, ...parsed.original },
+        original: { subject: facts.subject, ...facts.original },
         arrivalDate: new Date(arrival),
       },
     );
     if (result.status !== 'queued') throw new CakemailError('permanent', `bounce answered status ${result.status}`, { status: 201, reason: 'http' });
-    if (parsed.identified) await ctx.store.put(key, result.id, ACCEPTED_TTL_MS).catch(() => undefined);
+    if (facts.identified) await ctx.store.put(key, result.id, ACCEPTED_TTL_MS).catch(() => undefined);
     ctx.onBounce('sent');
     log.info({ event: 'bounce_sent', accountId, id: result.id, refused: refused.length }, 'delivery status notification sent');
   } catch (err) {

@@ -62,7 +62,13 @@ export interface SendJob {
 
 /** Sends `job` to every recipient, at most `ctx.cfg.concurrency` at once; outcomes in recipient order. */
 export function sendAll(ctx: RelayContext, log: Logger, job: SendJob, recipients: readonly string[]): Promise<Outcome[]> {
+  // The common case, one recipient, without mapLimit's suspended function per message in flight.
+  if (recipients.length === 1) return sendOne(ctx, log, job, recipients[0] as string).then(asList);
   return mapLimit(recipients, ctx.cfg.concurrency, (rcpt) => sendOne(ctx, log, job, rcpt));
+}
+
+function asList(outcome: Outcome): Outcome[] {
+  return [outcome];
 }
 
 /**
@@ -181,7 +187,6 @@ async function takeTurn(
 
 /** `fn` over `items` with at most `limit` running at once; results in input order. */
 async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  if (items.length === 1) return [await fn(items[0] as T)]; // the common case, without the workers
   const results = new Array<R>(items.length);
   let next = 0;
   const worker = async (): Promise<void> => {

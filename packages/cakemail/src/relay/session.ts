@@ -14,7 +14,8 @@ import { CakemailError, errorLogFields } from '../errors.js';
 import { readControlHeaders } from '../message/control-headers.js';
 import { explainHeaders } from '../message/explain.js';
 import { parseMessage } from '../message/parse.js';
-import { prepareEmail } from '../message/request-body.js';
+import { factsOf, type MessageFacts } from '../message/parsed.js';
+import { prepareEmail, type PreparedEmail } from '../message/request-body.js';
 import { temporaryReply } from '../outcomes.js';
 import { CakemailReplies } from '../replies.js';
 import { pickSender, pickSenderId, senderWithAddress } from '../senders.js';
@@ -24,12 +25,25 @@ import { isBounceExempt, isGatewayBounce } from './bounce.js';
 import { bounceLater } from './bounce-later.js';
 import type { RelayContext } from './context.js';
 import { rememberUnidentified, sendAll, type Accepted, type Failed, type SendJob } from './fan-out.js';
-import type { RecipientOutcome } from './observer.js';
+import type { RecipientOutcome, RelayObserver } from './observer.js';
 import { enqueueMessage, type QueuedBody, type QueueRequest } from './queue.js';
 import { failureReply, withToken } from './upstream.js';
 
 /** MAIL FROM looks for the sender in at most this many of the login's accounts. */
 const MAX_ACCOUNTS_CHECKED = 20;
+
+/** What DATA prepared (`#prepare`): all that a message holds while Cakemail answers. */
+interface Prepared {
+  readonly auth: AuthSession;
+  readonly accountId: number;
+  readonly sender: SenderInfo;
+  readonly listId: number;
+  readonly prepared: PreparedEmail;
+  readonly facts: MessageFacts;
+  readonly opts: CallOptions;
+  /** When the client had sent the whole message (epoch ms). */
+  readonly started: number;
+}
 
 /** What DATA learnt so far, for the observer. */
 interface Trail {
@@ -96,9 +110,13 @@ export class RelaySession implements Session {
     // Recorded by smtp-core (DataInfo.to); the limit is enforced there.
   }
 
-  async data(message: Readable, info: DataInfo): Promise<string> {
-    const observe = this.#s.onRelayed;
-    if (observe === undefined) return this.#relay(message, info, undefined);
+  data(message: Readable, info: DataInfo): Promise<string> {
+    // Without an observer, #relay's own promise (an async wrapper would add a promise and the
+    // resolving functions of a thenable to every message in flight).
+    return this.#s.onRelayed === undefined ? this.#relay(message, info, undefined) : this.#observed(message, info, this.#s.onRelayed);
+  }
+
+  async #observed(message: Readable, info: DataInfo, observe: RelayObserver): Promise<string> {
     const trail: Trail = { started: Date.now(), headers: [], outcomes: [] };
     let line = Replies.S451_INTERNAL.line;
     try {
@@ -129,6 +147,120 @@ export class RelaySession implements Session {
   }
 
   async #relay(message: Readable, info: DataInfo, trail: Trail | undefined): Promise<string> {
+    // From here on, only what `#prepare` answers is held while Cakemail answers.
+    const { auth, accountId, sender, listId, prepared, facts, opts, started } = await this.#prepare(message, info, trail);
+    // What a queued copy holds (QUEUE_MODE fallback and always).
+    const queued = (recipients: readonly string[], lastError?: string): QueueRequest => {
+      const noBounce = isBounceExempt(info.from, facts.original, facts.headers);
+      const body: QueuedBody = {
+        v: 1,
+        accountId,
+        login: this.#username,
+        request: prepared.stored,
+        fingerprint: facts.fingerprint,
+        identified: facts.identified,
+        sender: { id: sender.id, email: sender.email },
+        listId,
+        original: {
+          subject: facts.subject,
+          ...(facts.original.messageId === undefined ? {} : { messageId: facts.original.messageId }),
+          ...(facts.original.date === undefined ? {} : { date: facts.original.date }),
+        },
+        noBounce,
+        arrival: started,
+      };
+      const isBounce = isGatewayBounce(info.from, facts.headers);
+      return { body, auth, envelopeFrom: info.from, recipients, isBounce, ...(lastError === undefined ? {} : { lastError }) };
+    };
+
+    const rq = this.#s.queue;
+    if (rq?.mode === 'always') {
+      // Stored before the reply, every recipient; the workers relay it (no POST on the client's path).
+      const answer = await enqueueMessage(rq, this.#log, queued(info.to));
+      if (!answer.ok) throw answer.reply;
+      this.#log.info(
+        { event: 'queued', accountId, fingerprint: facts.fingerprint.slice(0, 16), bytes: prepared.size, recipients: info.to.length, queueId: answer.id },
+        'queued for delivery to Cakemail',
+      );
+      return `Ok: queued as ${answer.id}`;
+    }
+
+    const job: SendJob = {
+      auth,
+      accountId,
+      prepared,
+      opts,
+      waitUntil: Math.min(started + this.#s.cfg.inflightWaitMs, opts.deadline),
+      keyOf: (rcpt) => acceptedKey(accountId, facts.fingerprint, rcpt),
+      track: facts.identified,
+      acceptedTtlMs: ACCEPTED_TTL_MS,
+    };
+    const outcomes = await sendAll(this.#s, this.#log, job, info.to);
+
+    if (trail) {
+      trail.outcomes = outcomes.map((o) =>
+        o.ok ? { rcpt: o.rcpt, ok: true, id: o.id, reused: o.reused } : { rcpt: o.rcpt, ok: false, reply: o.error.line, temporary: o.error.temporary },
+      );
+    }
+    const accepted = outcomes.filter((o): o is Accepted => o.ok);
+    const failed = outcomes.filter((o): o is Failed => !o.ok);
+    const temporary = failed.filter((o) => o.error.temporary);
+    const refused = failed.filter((o) => !o.error.temporary);
+    // QUEUE_MODE=fallback: what failed temporarily is queued (when the queue takes it), and the
+    // client is answered 250. What Cakemail refused for good never is.
+    let queueId: string | undefined;
+    if (rq !== undefined && temporary.length > 0) {
+      const first = temporary[0];
+      const answer = await enqueueMessage(rq, this.#log, queued(temporary.map((o) => o.rcpt), first?.detail ?? first?.error.message));
+      if (answer.ok) queueId = answer.id;
+    }
+    const retryExpected = temporary.length > 0 && queueId === undefined;
+    if (!facts.identified) await rememberUnidentified(this.#s, this.#log, accepted, retryExpected);
+    this.#log.info(
+      {
+        event: 'relayed',
+        accountId,
+        fingerprint: facts.fingerprint.slice(0, 16),
+        bytes: prepared.size,
+        recipients: info.to.length,
+        accepted: accepted.length,
+        alreadyAccepted: accepted.filter((o) => o.reused).length,
+        refused: refused.length,
+        temporaryFailures: temporary.length,
+        ids: accepted.map((o) => o.id),
+        ...(queueId === undefined ? {} : { queueId, queued: temporary.length }),
+        durationMs: Date.now() - started,
+      },
+      retryExpected ? 'relay incomplete, client will retry' : queueId === undefined ? 'relayed to Cakemail' : 'relay incomplete, the rest queued',
+    );
+    if (refused.length) {
+      this.#log.debug({ refused: refused.map((o) => ({ to: o.rcpt, reply: o.error.line })) }, 'recipients refused by Cakemail');
+    }
+
+    // Accepted recipients are in the store already: the retry skips them.
+    if (retryExpected) throw temporaryReply(temporary.map((o) => o.error));
+    const first = accepted[0];
+    if (first === undefined && queueId === undefined) throw refused[0]?.error ?? Replies.S451_INTERNAL;
+    if (refused.length > 0) {
+      bounceLater(this.#s, this.#log, { job, facts, envelopeFrom: info.from, sender, listId, refused, arrival: started });
+    }
+    const ids = first === undefined ? '' : `${first.id}${accepted.length > 1 ? ` (+${accepted.length - 1} more)` : ''}`;
+    let text =
+      queueId === undefined
+        ? `Ok: queued as ${ids}`
+        : `Ok: queued as ${queueId}; delivery to Cakemail deferred` +
+          (temporary.length < info.to.length ? ` for ${temporary.length} of ${info.to.length} recipients` : '') +
+          (first === undefined ? '' : `; accepted by Cakemail: ${ids}`);
+    if (refused.length > 0) text += `; not sent to ${namesOf(refused.map((o) => o.rcpt))}: ${refused[0]?.error.message ?? ''}`;
+    return text.length > 400 ? `${text.slice(0, 397)}...` : text;
+  }
+
+  /**
+   * DATA's first half: parse, map, then the account, sender and list the message goes with, and
+   * its request body. The parse itself (text, HTML, header lines) is dropped when this returns:
+   * the body holds what Cakemail needs, and `facts` what the relay needs later.
+   */
+  async #prepare(message: Readable, info: DataInfo, trail: Trail | undefined): Promise<Prepared> {
     const auth = this.#requireAuth();
     const parsed = await parseMessage(message);
     // The upstream deadline starts once the client has sent the whole message.
@@ -174,111 +306,7 @@ export class RelaySession implements Session {
       listId,
     });
     this.#log.debug({ from: info.from, headerFrom: parsed.from?.address, to: info.to }, 'relaying message');
-
-    // What a queued copy holds (QUEUE_MODE fallback and always).
-    const queued = (recipients: readonly string[], lastError?: string): QueueRequest => {
-      const noBounce = isBounceExempt(info.from, parsed.original, parsed.headers);
-      const body: QueuedBody = {
-        v: 1,
-        accountId,
-        login: this.#username,
-        request: prepared.stored,
-        fingerprint: parsed.fingerprint,
-        identified: parsed.identified,
-        sender: { id: sender.id, email: sender.email },
-        listId,
-        original: {
-          subject: parsed.subject,
-          ...(parsed.original.messageId === undefined ? {} : { messageId: parsed.original.messageId }),
-          ...(parsed.original.date === undefined ? {} : { date: parsed.original.date }),
-        },
-        noBounce,
-        arrival: started,
-      };
-      const isBounce = isGatewayBounce(info.from, parsed.headers);
-      return { body, auth, envelopeFrom: info.from, recipients, isBounce, ...(lastError === undefined ? {} : { lastError }) };
-    };
-
-    const rq = this.#s.queue;
-    if (rq?.mode === 'always') {
-      // Stored before the reply, every recipient; the workers relay it (no POST on the client's path).
-      const answer = await enqueueMessage(rq, this.#log, queued(info.to));
-      if (!answer.ok) throw answer.reply;
-      this.#log.info(
-        { event: 'queued', accountId, fingerprint: parsed.fingerprint.slice(0, 16), bytes: prepared.size, recipients: info.to.length, queueId: answer.id },
-        'queued for delivery to Cakemail',
-      );
-      return `Ok: queued as ${answer.id}`;
-    }
-
-    const job: SendJob = {
-      auth,
-      accountId,
-      prepared,
-      opts,
-      waitUntil: Math.min(started + this.#s.cfg.inflightWaitMs, opts.deadline),
-      keyOf: (rcpt) => acceptedKey(accountId, parsed.fingerprint, rcpt),
-      track: parsed.identified,
-      acceptedTtlMs: ACCEPTED_TTL_MS,
-    };
-    const outcomes = await sendAll(this.#s, this.#log, job, info.to);
-
-    if (trail) {
-      trail.outcomes = outcomes.map((o) =>
-        o.ok ? { rcpt: o.rcpt, ok: true, id: o.id, reused: o.reused } : { rcpt: o.rcpt, ok: false, reply: o.error.line, temporary: o.error.temporary },
-      );
-    }
-    const accepted = outcomes.filter((o): o is Accepted => o.ok);
-    const failed = outcomes.filter((o): o is Failed => !o.ok);
-    const temporary = failed.filter((o) => o.error.temporary);
-    const refused = failed.filter((o) => !o.error.temporary);
-    // QUEUE_MODE=fallback: what failed temporarily is queued (when the queue takes it), and the
-    // client is answered 250. What Cakemail refused for good never is.
-    let queueId: string | undefined;
-    if (rq !== undefined && temporary.length > 0) {
-      const first = temporary[0];
-      const answer = await enqueueMessage(rq, this.#log, queued(temporary.map((o) => o.rcpt), first?.detail ?? first?.error.message));
-      if (answer.ok) queueId = answer.id;
-    }
-    const retryExpected = temporary.length > 0 && queueId === undefined;
-    if (!parsed.identified) await rememberUnidentified(this.#s, this.#log, accepted, retryExpected);
-    this.#log.info(
-      {
-        event: 'relayed',
-        accountId,
-        fingerprint: parsed.fingerprint.slice(0, 16),
-        bytes: prepared.size,
-        recipients: info.to.length,
-        accepted: accepted.length,
-        alreadyAccepted: accepted.filter((o) => o.reused).length,
-        refused: refused.length,
-        temporaryFailures: temporary.length,
-        ids: accepted.map((o) => o.id),
-        ...(queueId === undefined ? {} : { queueId, queued: temporary.length }),
-        durationMs: Date.now() - started,
-      },
-      retryExpected ? 'relay incomplete, client will retry' : queueId === undefined ? 'relayed to Cakemail' : 'relay incomplete, the rest queued',
-    );
-    if (refused.length) {
-      this.#log.debug({ refused: refused.map((o) => ({ to: o.rcpt, reply: o.error.line })) }, 'recipients refused by Cakemail');
-    }
-
-    // Accepted recipients are in the store already: the retry skips them.
-    if (retryExpected) throw temporaryReply(temporary.map((o) => o.error));
-    const first = accepted[0];
-    if (first === undefined && queueId === undefined) throw refused[0]?.error ?? Replies.S451_INTERNAL;
-    if (refused.length > 0) {
-      bounceLater(this.#s, this.#log, { job, parsed, envelopeFrom: info.from, sender, listId, refused, arrival: started });
-    }
-    const ids = first === undefined ? '' : `${first.id}${accepted.length > 1 ? ` (+${accepted.length - 1} more)` : ''}`;
-    let text =
-      queueId === undefined
-        ? `Ok: queued as ${ids}`
-        : `Ok: queued as ${queueId}; delivery to Cakemail deferred` +
-          (temporary.length < info.to.length ? ` for ${temporary.length} of ${info.to.length} recipients` : '') +
-          (first === undefined ? '' : `; accepted by Cakemail: ${ids}`);
-    if (refused.length > 0) text += `; not sent to ${namesOf(refused.map((o) => o.rcpt))}: ${refused[0]?.error.message ?? ''}`;
-    return text.length > 400 ? `${text.slice(0, 397)}...` : text;
+    return { auth, accountId, sender, listId, prepared, facts: factsOf(parsed), opts, started };
   }
 
   reset(): void {
