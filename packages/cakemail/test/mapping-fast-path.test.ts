@@ -6,8 +6,11 @@
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { parseSimple } from '../src/message/fast-path.js';
+import { readControlHeaders } from '../src/message/control-headers.js';
+import { parseWithMailparser } from '../src/message/mailparser.js';
 import { parseMessage } from '../src/message/parse.js';
 import type { ParsedMessage } from '../src/message/parsed.js';
+import { prepareEmail } from '../src/message/request-body.js';
 import { parseVia } from './helpers/message.js';
 
 const crlf = (lines: string[]): string => lines.join('\r\n');
@@ -131,11 +134,43 @@ describe('parseMessage fast path', () => {
     },
   );
 
-  it('reads a message over 256 KiB through mailparser, the bytes read first replayed', async () => {
-    const line = `${'x'.repeat(998)}\r\n`;
-    const raw = msg(['Subject: big', 'From: a@example.com'], line.repeat(300));
+  it('reads a large message that is not simple through mailparser, the bytes read first replayed', async () => {
+    const line = `caf\xe9 ${'x'.repeat(993)}\r\n`;
+    const raw = msg(['Subject: big', 'From: a@example.com', 'Content-Type: text/plain; charset=iso-8859-1'], line.repeat(300));
     const { fast, slow } = await bothWays(raw);
     expect(fast).toEqual(slow);
-    expect((await parseMessage(streamOf(raw, 65536))).text?.length).toBe(999 * 300 - 1);
+    const parsed = await parseMessage(streamOf(raw, 65536));
+    expect(parsed.escaped).toBeUndefined();
+    expect(parsed.text?.length).toBe(999 * 300 - 1);
+  });
+
+  it('refuses a large simple message whose input breaks off, without waiting for an end that never comes', async () => {
+    const raw = msg(['Subject: big'], `${'x'.repeat(998)}\r\n`.repeat(400));
+    const input = new Readable({ read() {} });
+    const parsed = parseMessage(input);
+    input.push(raw.subarray(0, 300_000));
+    setTimeout(() => input.destroy(new Error('DATA input closed before the final dot')), 20);
+    await expect(parsed).rejects.toMatchObject({ code: 554 });
+  });
+
+  // Over 256 KiB, a simple message's body is escaped for JSON as it arrives (escaped-body.ts):
+  // the request must be the very bytes the mailparser path sends.
+  it.each([
+    ['plain text', ['Subject: big', 'From: a@example.com'], `${'x'.repeat(998)}\r\n`, ''],
+    ['html, UTF-8, terminal colours and controls', ['Subject: big', 'Content-Type: text/html; charset=utf-8'], '<p>caf\xc3\xa9 \xe2\x9c\x93 \x1b[31mred\x1b[0m\x01\x7f "q" \\</p>\r\n', '\r\n'],
+    ['bare LF, lone CR, invalid UTF-8, no final line break', ['Subject: big', 'Content-Type: text/plain; charset=us-ascii', 'Content-Transfer-Encoding: 8bit'], 'a\nb\rc \xff\xe2\x9c\r\n\x0c', 'last'],
+    ['text whose end is cleaned away', ['Subject: big', 'X-Account-Id: 3'], '\ttab line\r\n', '\x01\x02'],
+  ])('escapes a simple message over 256 KiB as it arrives, the request the same as mailparser\'s: %s', async (_name, headers, line, tail) => {
+    const raw = msg(headers, line.repeat(Math.ceil(300_000 / line.length)) + tail);
+    const request = (parsed: ParsedMessage): Buffer =>
+      Buffer.concat(prepareEmail(parsed, readControlHeaders(parsed.control, 'transactional'), { senderId: 's', senderName: 'A', listId: 3 }).forRecipient('r@example.net').chunks);
+    const slow = await parseWithMailparser([], streamOf(raw, 65536));
+    for (const chunkSize of [65536, 4093, 1]) {
+      const fast = await parseMessage(streamOf(raw, chunkSize));
+      expect(fast.escaped, `chunks of ${chunkSize}`).toBeDefined();
+      expect(request(fast).equals(request(slow)), `chunks of ${chunkSize}`).toBe(true);
+      const rest = ({ escaped: _escaped, ...p }: ParsedMessage): unknown => comparable({ ...p, text: undefined, html: undefined });
+      expect(rest(fast)).toEqual(rest(slow));
+    }
   });
 });

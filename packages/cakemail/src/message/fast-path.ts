@@ -12,24 +12,25 @@ const SIMPLE_ENCODING = /^(?:7bit|8bit|binary)$/i;
 const ADDRESS = '[A-Za-z0-9._+-]+@[A-Za-z0-9-]+(?:\\.[A-Za-z0-9-]+)+';
 const BARE_ADDRESS = new RegExp(`^<?(${ADDRESS})>?$`);
 const NAMED_ADDRESS = new RegExp(`^([A-Za-z0-9]+(?: [A-Za-z0-9]+)*) <(${ADDRESS})>$`);
-const MAX_SIMPLE_HEADER_BYTES = 32 * 1024;
+export const MAX_SIMPLE_HEADER_BYTES = 32 * 1024;
 const MAX_SIMPLE_HEADER_LINES = 256;
 
+/** What the header block of a simple message gives (see parseSimple for what simple means). */
+export interface SimpleHead {
+  /** Where the header block ends: the body starts 4 bytes later, after its blank line. */
+  readonly end: number;
+  readonly headerLines: Array<{ key: string; line: string }>;
+  readonly subject: string | undefined;
+  readonly from: ParsedMessage['from'];
+  /** text/html; else text/plain. */
+  readonly html: boolean;
+}
+
 /**
- * The fast path: the whole message in `raw`, parsed without mailparser when it is simple, that
- * is when the result is certainly the one mailparser gives (a test compares both on a corpus):
- *
- * - the header block is printable ASCII with CRLF line ends (folding allowed), every header
- *   `Name: value` with a plain name, at most 32 KiB and 256 lines, no mbox `From ` line;
- * - one Content-Type at most, `text/plain` or `text/html` with no parameter but a UTF-8 or
- *   US-ASCII charset (mailparser does not convert these); no Content-Disposition; one
- *   Content-Transfer-Encoding at most, 7bit, 8bit or binary (no decoding either);
- * - a Subject without encoded-words; a From that is a bare address or `Name Words <address>`
- *   in plain ASCII (no punycode domain).
- *
- * Answers undefined for any other message, which then goes through mailparser.
+ * The header block at the start of `raw` (which may hold only part of the body), when the
+ * message is simple; undefined otherwise.
  */
-export function parseSimple(raw: Buffer): ParsedMessage | undefined {
+export function simpleHead(raw: Buffer): SimpleHead | undefined {
   const end = raw.indexOf('\r\n\r\n');
   if (end <= 0 || end > MAX_SIMPLE_HEADER_BYTES) return undefined;
   for (let i = 0; i < end; i++) {
@@ -102,6 +103,27 @@ export function parseSimple(raw: Buffer): ParsedMessage | undefined {
     else return undefined;
   }
 
+  return { end, headerLines, subject, from, html };
+}
+
+/**
+ * The fast path: the whole message in `raw`, parsed without mailparser when it is simple, that
+ * is when the result is certainly the one mailparser gives (a test compares both on a corpus):
+ *
+ * - the header block is printable ASCII with CRLF line ends (folding allowed), every header
+ *   `Name: value` with a plain name, at most 32 KiB and 256 lines, no mbox `From ` line;
+ * - one Content-Type at most, `text/plain` or `text/html` with no parameter but a UTF-8 or
+ *   US-ASCII charset (mailparser does not convert these); no Content-Disposition; one
+ *   Content-Transfer-Encoding at most, 7bit, 8bit or binary (no decoding either);
+ * - a Subject without encoded-words; a From that is a bare address or `Name Words <address>`
+ *   in plain ASCII (no punycode domain).
+ *
+ * Answers undefined for any other message, which then goes through mailparser.
+ */
+export function parseSimple(raw: Buffer): ParsedMessage | undefined {
+  const head = simpleHead(raw);
+  if (head === undefined) return undefined;
+  const { end, headerLines, subject, from, html } = head;
   const body = raw.subarray(end + 4);
   // \r?\n → \n: a bare LF is already one.
   const content = body.toString('utf8').replaceAll('\r\n', '\n');
@@ -116,7 +138,6 @@ export function parseSimple(raw: Buffer): ParsedMessage | undefined {
     attachments: [],
   });
 }
-
 
 /** A header value as mailparser reads it (libmime `decodeHeader`): unfolded and trimmed. */
 function headerValue(line: string): string {

@@ -7,9 +7,10 @@
  * bytes N times with only the `email` field changed.
  */
 import type { Readable } from 'node:stream';
-import { parseSimple } from './fast-path.js';
+import { BodyEscaper } from './escaped-body.js';
+import { MAX_SIMPLE_HEADER_BYTES, parseSimple, simpleHead } from './fast-path.js';
 import { parseWithMailparser } from './mailparser.js';
-import type { ParsedMessage } from './parsed.js';
+import { finish, type ParsedMessage } from './parsed.js';
 import { CakemailReplies } from '../replies.js';
 
 /** Messages up to this size are read whole and tried on the fast path first. */
@@ -30,8 +31,64 @@ export async function parseMessage(message: Readable): Promise<ParsedMessage> {
   if (head.ended) {
     const parsed = parseSimple(head.chunks.length === 1 ? (head.chunks[0] as Buffer) : Buffer.concat(head.chunks));
     if (parsed !== undefined) return parsed;
+  } else {
+    const parsed = await parseLargeSimple(head.chunks, message);
+    if (parsed !== undefined) return parsed;
   }
   return parseWithMailparser(head.chunks, head.ended ? undefined : message);
+}
+
+/**
+ * A simple message (parseSimple's rules) larger than SIMPLE_MAX_BYTES: its header block read
+ * from the first chunks, its body escaped for JSON as the rest arrives (escaped-body.ts), the raw
+ * bytes dropped as they are. Undefined, with nothing read from `message`, when not simple.
+ */
+async function parseLargeSimple(chunks: readonly Buffer[], message: Readable): Promise<ParsedMessage | undefined> {
+  // The header block is at most MAX_SIMPLE_HEADER_BYTES: the first chunks that cover it.
+  let n = 0;
+  let covered = 0;
+  while (n < chunks.length && covered < MAX_SIMPLE_HEADER_BYTES + 4) covered += (chunks[n++] as Buffer).length;
+  const first = n === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks.slice(0, n));
+  const head = simpleHead(first);
+  if (head === undefined) return undefined;
+  const escaper = new BodyEscaper(head.html ? 'html' : 'text');
+  escaper.write(first.subarray(head.end + 4));
+  for (const chunk of chunks.slice(n)) escaper.write(chunk);
+  const failed = await new Promise<boolean>((resolve) => {
+    // It may have ended, or failed, since readUpTo let go of it.
+    if (message.readableEnded) return resolve(false);
+    if (message.destroyed) return resolve(true);
+    const onData = (chunk: Buffer | string): void => escaper.write(typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk);
+    const done = (failed: boolean): void => {
+      message.off('data', onData);
+      message.off('end', onEnd);
+      message.off('error', onError);
+      message.off('close', onError);
+      if (failed) message.resume(); // let the stream end; smtp-core replies after it has
+      resolve(failed);
+    };
+    const onEnd = (): void => done(false);
+    // 'close' before 'end': destroyed (the connection dropped, a limit broken).
+    const onError = (): void => done(true);
+    message.on('data', onData);
+    message.once('end', onEnd);
+    message.once('error', onError);
+    message.once('close', onError);
+    message.resume(); // readUpTo paused it
+  });
+  if (failed) throw CakemailReplies.S554_MESSAGE_INVALID;
+  const { digest, body } = escaper.end();
+  return finish({
+    size: head.end + 4 + escaper.bytes,
+    headerLines: head.headerLines,
+    bodyDigest: digest,
+    subject: head.subject,
+    from: head.from,
+    html: undefined,
+    text: undefined,
+    escaped: body,
+    attachments: [],
+  });
 }
 
 interface Head {

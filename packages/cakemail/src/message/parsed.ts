@@ -3,6 +3,7 @@
  * step they share: headers sorted into forwarded and control headers, the fingerprint, the
  * subject and body cleaned, the headers a bounce reports.
  */
+import type { EscapedBody } from './escaped-body.js';
 import { cleanBody } from './body.js';
 import { headerFingerprint } from './fingerprint.js';
 import {
@@ -44,6 +45,11 @@ export interface ParsedMessage {
   /** Decoded, without the control characters JSON would inflate (see `cleanBody`). */
   readonly html: string | undefined;
   readonly text: string | undefined;
+  /**
+   * A large simple message's text or HTML, already escaped for JSON as it arrived
+   * (escaped-body.ts); `html` and `text` are then undefined.
+   */
+  readonly escaped?: EscapedBody;
   /** The forwarded headers, in message order, within the bounds of `headers.ts`. */
   readonly headers: readonly EmailHeader[];
   /** The gateway's control headers (lower-case name → unfolded values in order). */
@@ -100,6 +106,7 @@ export interface RawParts {
   readonly from: ParsedMessage['from'];
   readonly html: string | false | undefined;
   readonly text: string | false | undefined;
+  readonly escaped?: EscapedBody | undefined;
   readonly attachments: readonly ParsedAttachment[];
 }
 
@@ -149,6 +156,7 @@ export function finish(raw: RawParts): ParsedMessage {
     from: raw.from,
     html: nonEmpty(raw.html ? cleanBody(raw.html) : undefined),
     text: nonEmpty(raw.text ? cleanBody(raw.text.endsWith('\n') ? raw.text.slice(0, -1) : raw.text) : undefined),
+    ...(raw.escaped === undefined ? {} : { escaped: raw.escaped }),
     headers,
     control,
     attachments: raw.attachments,

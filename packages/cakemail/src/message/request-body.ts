@@ -2,6 +2,7 @@
 import type { EncodedBody } from '../client.js';
 import { Refusals } from '../replies.js';
 import type { MessageOptions } from './control-headers.js';
+import type { EscapedBody } from './escaped-body.js';
 import type { ParsedMessage } from './parsed.js';
 
 /** What the fan-out sends: one request body per recipient. */
@@ -53,7 +54,9 @@ export class PreparedEmail implements RequestBodies {
     if (options.tracking) body['tracking'] = options.tracking;
     if (parsed.headers.length > 0) body['additional_headers'] = parsed.headers;
     const json = JSON.stringify(body);
-    if (parsed.attachments.length === 0) {
+    if (parsed.escaped !== undefined) {
+      this.#rest = withEscaped(body, parsed.escaped);
+    } else if (parsed.attachments.length === 0) {
       this.#rest = restOf(json.slice(1));
     } else {
       const shared: Buffer[] = [Buffer.from(`${json.slice(1, -1)},"attachment":[`, 'utf8')];
@@ -121,6 +124,21 @@ function restOf(text: string): Rest {
 
 function restLength(rest: Rest): number {
   return typeof rest === 'string' ? Buffer.byteLength(rest, 'utf8') : rest.reduce((n, b) => n + b.length, 0);
+}
+
+/**
+ * The body after its `{` with the escaped text or HTML (escaped-body.ts) between the JSON before
+ * and after it: the same bytes as `JSON.stringify` of the body with the text in `content`.
+ */
+function withEscaped(body: Record<string, unknown>, escaped: EscapedBody): Buffer[] {
+  const keys = Object.keys(body);
+  const at = keys.indexOf('content');
+  const fields = (from: number, to?: number): string => JSON.stringify(Object.fromEntries(keys.slice(from, to).map((k) => [k, body[k]]))).slice(1, -1);
+  const { encoding, ...content } = body['content'] as Record<string, unknown>;
+  const after = fields(at + 1);
+  const head = `${fields(0, at)},"content":${JSON.stringify(content).slice(0, -1)},"${escaped.field}":"`;
+  const tail = `","encoding":${JSON.stringify(encoding)}}${after === '' ? '' : `,${after}`}}`;
+  return [Buffer.from(head, 'utf8'), ...escaped.chunks, Buffer.from(tail, 'utf8')];
 }
 
 /** A request built as text; `chunks` (its bytes) only when asked for. */
