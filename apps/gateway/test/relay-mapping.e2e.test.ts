@@ -554,6 +554,21 @@ describe('issue 8: hardening of the mapping, through real SMTP', () => {
     expect(Buffer.byteLength(JSON.stringify(call?.body))).toBeLessThan(2 * Buffer.byteLength(raw, 'latin1'));
   });
 
+  it('a text message over 256 KiB (escaped as it arrives) reaches every recipient with its text cleaned, in UTF-8', async () => {
+    const line = utf8Bytes('Café ✓ \x1b[31mred\x1b[0m\x01 "quoted" \\ tab\tend');
+    const raw = textMessage({ subject: 'big', body: `${line}\r\n`.repeat(8000) + 'last line' });
+    expect(raw.length).toBeGreaterThan(256 * 1024);
+    const reply = await gw.sendRaw(FROM, ['a@example.net', 'b@example.net'], raw);
+    expect(lineOf(reply)).toMatch(/^250 2\.0\.0 Ok: queued as [0-9a-f-]{36} \(\+1 more\)$/);
+    const want = `${'Café ✓ red "quoted" \\ tab\tend\n'.repeat(8000)}last line`; // a text's final line break dropped
+    for (const to of ['a@example.net', 'b@example.net']) {
+      const sent = sentTo(gw.fake, to);
+      expect(sent).toHaveLength(1);
+      expect(sent[0]?.body.content.text).toBe(want);
+      expect(sent[0]?.body.content.html).toBeUndefined();
+    }
+  });
+
   it('a message whose content would take more than twice its size once converted → 552 5.3.4, nothing sent', async () => {
     // windows-1252 0x80 is €: one byte becomes three UTF-8 bytes
     const raw = [`From: ${FROM}`, 'Subject: euros', 'MIME-Version: 1.0', 'Content-Type: text/plain; charset=windows-1252', 'Content-Transfer-Encoding: 8bit', '', ...Array.from({ length: 2000 }, () => '\x80'.repeat(76)), ''].join('\r\n');
