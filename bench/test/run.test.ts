@@ -173,6 +173,21 @@ describe('pnpm bench from the repository root (--ab, S5)', () => {
     expect(results.notes.join('\n')).toMatch(/S5: servers warmed first by an unmeasured S1 round \(gateway [\d,]+ messages, floor [\d,]+\); p50\/p99 are the medians of 2 round\(s\)/);
   }, 300_000);
 
+  it('queue mode: the steady state, then the intake alone, with delivery held back', () => {
+    const json = join(mkdtempSync(join(tmpdir(), 'bench-q-')), 'results.json');
+    const { code, out } = pnpmBench(`--only Q --quick --rounds 1 --json ${json}`);
+    expect(code, out).toBe(0);
+    expect(out).toMatch(/S1 QUEUE_MODE=always: messages\/s\s+[\d,]+/);
+    expect(out).toMatch(/S1 QUEUE_MODE=always, intake only: messages\/s\s+[\d,]+/);
+    const results = JSON.parse(readFileSync(json, 'utf8')) as {
+      results: { 'S1-queue-intake': { gateway: { messages: number }; deliveredMeanwhile: number } };
+    };
+    const intake = results.results['S1-queue-intake'];
+    expect(intake.gateway.messages).toBeGreaterThan(100);
+    // held back: one worker, each send answered after 2 s
+    expect(intake.deliveredMeanwhile).toBeLessThan(intake.gateway.messages / 20);
+  }, 300_000);
+
   it('refuses a directory without a built gateway, before starting anything', () => {
     const { code, out } = pnpmBench('--only S1 --quick --ab does-not-exist');
     expect(code).not.toBe(0);

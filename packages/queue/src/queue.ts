@@ -4,11 +4,10 @@
  * (`list`, `retry`, `remove`, `bounce`, `stats`). BullMQ does the queueing;
  * this file adds encryption, byte accounting and the operators' view.
  */
-import { randomBytes } from 'node:crypto';
+import { pooledRandomBytes, parseKeyRing, sealedKeyId, type KeyRing } from './crypto.js';
 import { Queue, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
-import { parseKeyRing, sealedKeyId, type KeyRing } from './crypto.js';
 import { sealSecret } from './secret.js';
 import { BACKOFF_TYPE, MAX_ATTEMPTS, shortError, QUEUE_ID, type JobData } from './job-data.js';
 import { queueKeys, release, reserve, type QueueKeys } from './keys.js';
@@ -131,7 +130,7 @@ export class MessageQueue<Body = unknown, Session = unknown> {
    */
   async enqueue(message: QueueMessage<Body, Session>): Promise<EnqueueResult> {
     if (message.recipients.length === 0) throw new TypeError('enqueue: no recipients');
-    const id = randomBytes(10).toString('hex');
+    const id = pooledRandomBytes(10).toString('hex');
     const queuedAt = Date.now();
     const sealed = await sealSecret(requireRing(this.options), { body: message.body, session: message.session }, id);
     const draft: Omit<JobData, 'size'> = {

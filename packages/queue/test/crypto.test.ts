@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { fingerprint, parseKeyRing, seal, sealedKeyId, unseal } from '../src/crypto.js';
+import { fingerprint, parseKeyRing, pooledRandomBytes, seal, sealedKeyId, unseal } from '../src/crypto.js';
 import { sealSecret, unsealSecret } from '../src/secret.js';
 
 const k1 = randomBytes(32).toString('base64');
@@ -86,5 +86,26 @@ describe('sealSecret / unsealSecret', () => {
     const ring = parseKeyRing(k1);
     const secret = { body: { text }, session: { accessToken: 'a', refreshToken: 'r' } };
     expect(await unsealSecret(ring, await sealSecret(ring, secret, 'job2'), 'job2')).toEqual(secret);
+  });
+});
+
+describe('pooledRandomBytes', () => {
+  it('hands every byte out once: values never repeat, and a handed-out slice never changes when the pool is replaced', () => {
+    const first = Array.from({ length: 2000 }, () => pooledRandomBytes(12)); // 24,000 bytes: several pools
+    const copies = first.map((b) => Buffer.from(b));
+    const seen = new Set(first.map((b) => b.toString('hex')));
+    expect(seen.size).toBe(2000);
+    for (let i = 0; i < 5000; i++) pooledRandomBytes(10);
+    expect(first.every((b, i) => b.equals(copies[i] as Buffer))).toBe(true);
+    expect(pooledRandomBytes(5000)).toHaveLength(5000); // larger than a pool: its own bytes
+  });
+
+  it('gives IVs that differ: the same message sealed twice differs', () => {
+    const ring = parseKeyRing(randomBytes(32).toString('base64'));
+    const plain = Buffer.from('the same message');
+    const a = seal(ring, plain, 'id');
+    const b = seal(ring, plain, 'id');
+    expect(a).not.toBe(b);
+    expect(a.split('.')[2]).not.toBe(b.split('.')[2]);
   });
 });
