@@ -29,7 +29,7 @@ export const REQUEST_FRAME_ALLOWANCE = 64 * 1024;
  *
  * A request is never more than about twice its message: at most `2 × parsed.size +
  * REQUEST_FRAME_ALLOWANCE` bytes, else the constructor throws `S552_CONVERTED_TOO_BIG`. Content
- * stays within that (see the README's "Request size"), but for a part in an 8-bit legacy
+ * stays within that (see the README's "Message content"), but for a part in an 8-bit legacy
  * charset whose characters take three UTF-8 bytes each (windows-1252 `€`, Shift_JIS half-width
  * katakana): a message made mostly of those is refused.
  */
