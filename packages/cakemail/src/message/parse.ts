@@ -54,29 +54,11 @@ async function parseLargeSimple(chunks: readonly Buffer[], message: Readable): P
   const escaper = new BodyEscaper(head.html ? 'html' : 'text');
   escaper.write(first.subarray(head.end + 4));
   for (const chunk of chunks.slice(n)) escaper.write(chunk);
-  const failed = await new Promise<boolean>((resolve) => {
-    // It may have ended, or failed, since readUpTo let go of it.
-    if (message.readableEnded) return resolve(false);
-    if (message.destroyed) return resolve(true);
-    const onData = (chunk: Buffer | string): void => escaper.write(typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk);
-    const done = (failed: boolean): void => {
-      message.off('data', onData);
-      message.off('end', onEnd);
-      message.off('error', onError);
-      message.off('close', onError);
-      if (failed) message.resume(); // let the stream end; smtp-core replies after it has
-      resolve(failed);
-    };
-    const onEnd = (): void => done(false);
-    // 'close' before 'end': destroyed (the connection dropped, a limit broken).
-    const onError = (): void => done(true);
-    message.on('data', onData);
-    message.once('end', onEnd);
-    message.once('error', onError);
-    message.once('close', onError);
-    message.resume(); // readUpTo paused it
+  const read = await readChunks(message, (chunk) => {
+    escaper.write(chunk);
+    return true;
   });
-  if (failed) throw CakemailReplies.S554_MESSAGE_INVALID;
+  if (read === 'failed') throw CakemailReplies.S554_MESSAGE_INVALID;
   const { digest, body } = escaper.end();
   return finish({
     size: head.end + 4 + escaper.bytes,
@@ -100,28 +82,45 @@ interface Head {
 }
 
 /** Reads until the stream ends or more than `limit` bytes came; then pauses it. */
-function readUpTo(message: Readable, limit: number): Promise<Head> {
+async function readUpTo(message: Readable, limit: number): Promise<Head> {
+  const chunks: Buffer[] = [];
+  let length = 0;
+  const read = await readChunks(message, (chunk) => {
+    chunks.push(chunk);
+    length += chunk.length;
+    return length <= limit;
+  });
+  return { chunks, ended: read === 'ended', failed: read === 'failed' };
+}
+
+/**
+ * Hands `message`'s chunks to `take` until it ends, fails (then it is resumed, to let it end: smtp-core
+ * replies after it has) or `take` answers false (then it is paused, for a later reader). A stream
+ * that ended, or was destroyed, before this is called answers at once.
+ */
+function readChunks(message: Readable, take: (chunk: Buffer) => boolean): Promise<'ended' | 'stopped' | 'failed'> {
   return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let length = 0;
-    const done = (ended: boolean, failed: boolean): void => {
+    if (message.readableEnded) return resolve('ended');
+    if (message.destroyed) return resolve('failed');
+    const done = (outcome: 'ended' | 'stopped' | 'failed'): void => {
       message.off('data', onData);
       message.off('end', onEnd);
       message.off('error', onError);
-      if (failed) message.resume();
-      else if (!ended) message.pause();
-      resolve({ chunks, ended, failed });
+      message.off('close', onError);
+      if (outcome === 'failed') message.resume();
+      else if (outcome === 'stopped') message.pause();
+      resolve(outcome);
     };
     const onData = (chunk: Buffer | string): void => {
-      const buf = typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk;
-      chunks.push(buf);
-      length += buf.length;
-      if (length > limit) done(false, false);
+      if (!take(typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk)) done('stopped');
     };
-    const onEnd = (): void => done(true, false);
-    const onError = (): void => done(false, true);
+    const onEnd = (): void => done('ended');
+    // 'close' before 'end': destroyed (the connection dropped, a limit broken).
+    const onError = (): void => done('failed');
     message.on('data', onData);
     message.once('end', onEnd);
     message.once('error', onError);
+    message.once('close', onError);
+    message.resume(); // a reader before this one may have paused it
   });
 }
