@@ -163,7 +163,7 @@ describe('parseMessage fast path', () => {
   ])('escapes a simple message over 256 KiB as it arrives, the request the same as mailparser\'s: %s', async (_name, headers, line, tail) => {
     const raw = msg(headers, line.repeat(Math.ceil(300_000 / line.length)) + tail);
     const request = (parsed: ParsedMessage): Buffer =>
-      Buffer.concat(prepareEmail(parsed, readControlHeaders(parsed.control, 'transactional'), { senderId: 's', senderName: 'A', listId: 3 }).forRecipient('r@example.net').chunks);
+      Buffer.concat(prepareEmail(parsed, readControlHeaders(parsed.control, 'transactional'), { senderId: 's', senderName: 'A "text":"","html":"" B', listId: 3 }).forRecipient('r@example.net').chunks);
     const slow = await parseWithMailparser([], streamOf(raw, 65536));
     for (const chunkSize of [65536, 4093, 1]) {
       const fast = await parseMessage(streamOf(raw, chunkSize));

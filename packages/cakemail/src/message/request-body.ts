@@ -47,6 +47,8 @@ export class PreparedEmail implements RequestBodies {
         subject: parsed.subject,
         ...(parsed.html === undefined ? {} : { html: parsed.html }),
         ...(parsed.text === undefined ? {} : { text: parsed.text }),
+        // an escaped body goes in this empty string's place (withEscaped)
+        ...(parsed.escaped === undefined ? {} : { [parsed.escaped.field]: '' }),
         encoding: 'utf-8',
       },
     };
@@ -55,7 +57,7 @@ export class PreparedEmail implements RequestBodies {
     if (parsed.headers.length > 0) body['additional_headers'] = parsed.headers;
     const json = JSON.stringify(body);
     if (parsed.escaped !== undefined) {
-      this.#rest = withEscaped(body, parsed.escaped);
+      this.#rest = withEscaped(json, parsed.escaped);
     } else if (parsed.attachments.length === 0) {
       this.#rest = restOf(json.slice(1));
     } else {
@@ -127,18 +129,15 @@ function restLength(rest: Rest): number {
 }
 
 /**
- * The body after its `{` with the escaped text or HTML (escaped-body.ts) between the JSON before
- * and after it: the same bytes as `JSON.stringify` of the body with the text in `content`.
+ * The body after its `{`, the escaped text or HTML (escaped-body.ts) in place of the empty string
+ * `json` holds for it: the same bytes as `JSON.stringify` of the body with the text in it. The
+ * first `"text":""` (or `"html":""`) in `json` is that one: only the sender and the list come
+ * before it, and inside a string (the sender's name) a quote is written `\"`.
  */
-function withEscaped(body: Record<string, unknown>, escaped: EscapedBody): Buffer[] {
-  const keys = Object.keys(body);
-  const at = keys.indexOf('content');
-  const fields = (from: number, to?: number): string => JSON.stringify(Object.fromEntries(keys.slice(from, to).map((k) => [k, body[k]]))).slice(1, -1);
-  const { encoding, ...content } = body['content'] as Record<string, unknown>;
-  const after = fields(at + 1);
-  const head = `${fields(0, at)},"content":${JSON.stringify(content).slice(0, -1)},"${escaped.field}":"`;
-  const tail = `","encoding":${JSON.stringify(encoding)}}${after === '' ? '' : `,${after}`}}`;
-  return [Buffer.from(head, 'utf8'), ...escaped.chunks, Buffer.from(tail, 'utf8')];
+function withEscaped(json: string, escaped: EscapedBody): Buffer[] {
+  const empty = `"${escaped.field}":""`;
+  const at = json.indexOf(empty) + empty.length - 1;
+  return [Buffer.from(json.slice(1, at), 'utf8'), ...escaped.chunks, Buffer.from(json.slice(at), 'utf8')];
 }
 
 /** A request built as text; `chunks` (its bytes) only when asked for. */
