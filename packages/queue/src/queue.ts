@@ -4,10 +4,10 @@
  * (`list`, `retry`, `remove`, `bounce`, `stats`). BullMQ does the queueing;
  * this file adds encryption, byte accounting and the operators' view.
  */
-import { pooledRandomBytes, parseKeyRing, sealedKeyId, type KeyRing } from './crypto.js';
 import { Queue, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
+import { parseKeyRing, pooledRandomBytes, sealedKeyId, type KeyRing } from './crypto.js';
 import { sealSecret } from './secret.js';
 import { BACKOFF_TYPE, MAX_ATTEMPTS, shortError, QUEUE_ID, type JobData } from './job-data.js';
 import { queueKeys, release, reserve, type QueueKeys } from './keys.js';
