@@ -57,6 +57,23 @@ if size then return 1 end
 return 0
 `;
 
+const BEGIN = `
+local previous = redis.call('HGET', KEYS[1], ARGV[1])
+local command = redis.call('HGET', KEYS[2], ARGV[1])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return {previous, command}
+`;
+
+/**
+ * Starts an attempt at `id` in one round trip: notes it in `inflight` (`note`), and answers the
+ * note a previous attempt left there (it died mid-attempt) and the operator command waiting for it.
+ */
+export async function beginAttempt(redis: Redis, keys: QueueKeys, id: string, note: string): Promise<{ previous: string | null; command: string | null }> {
+  // A missing field comes back as Lua false, which Redis answers as null (a table stops at nil, not at false).
+  const [previous, command] = (await redis.eval(BEGIN, 2, keys.inflight, keys.commands, id, note)) as [string | null, string | null];
+  return { previous, command };
+}
+
 /** Reserves `size` bytes for `id` unless that would pass `maxBytes` (0 = no cap). */
 export async function reserve(
   redis: Redis,

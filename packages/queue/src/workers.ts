@@ -1,7 +1,8 @@
 /**
  * The workers: each job is one attempt at the recipients still pending.
  *
- * An attempt: note it in the `inflight` hash, call `deliver`, drop the
+ * An attempt: note it in the `inflight` hash (reading the note a previous attempt left and any
+ * operator command in the same round trip), call `deliver`, drop the
  * accepted recipients from the job, bounce the ones given up on, clear the
  * note, then either finish or throw RetryLater so BullMQ moves the job to
  * its delayed set until the next attempt. A note found at the start of an
@@ -14,7 +15,7 @@ import { retryDelay } from './backoff.js';
 import { UnsealError } from './crypto.js';
 import { sealSecret, unsealSecret, type Secret } from './secret.js';
 import { BACKOFF_TYPE, shortError, type JobData } from './job-data.js';
-import { release } from './keys.js';
+import { beginAttempt, release } from './keys.js';
 import { requireRing, type MessageQueue } from './queue.js';
 import type { BounceFailure, BounceFn, DeliverFn, DeliverResult, QueuedJob, RecipientOutcome } from './types.js';
 
@@ -69,7 +70,7 @@ export function startWorkers<Body, Session>(q: MessageQueue<Body, Session>, opti
     const id = job.id as string;
     const data = job.data;
     const attemptNo = data.attempts + 1;
-    const [previous, command] = await Promise.all([connection.hget(keys.inflight, id), connection.hget(keys.commands, id)]);
+    const { previous, command } = await beginAttempt(connection, keys, id, JSON.stringify({ attempt: attemptNo, startedAt: Date.now() }));
     const resumed = previous !== null;
     if (resumed) {
       m.possibleDuplicates.inc();
@@ -85,15 +86,14 @@ export function startWorkers<Body, Session>(q: MessageQueue<Body, Session>, opti
       // Without its key the message can be neither sent nor bounced: it waits for the key, then for an operator.
       const age = Date.now() - data.queuedAt;
       await job.updateData({ ...data, attempts: attemptNo, lastError: shortError(err.message) });
-      if (resumed) await connection.hdel(keys.inflight, id);
+      // Nothing was sent: the note this attempt made is not one a crash left.
+      await connection.hdel(keys.inflight, id);
       if (age >= o.maxAgeMs) {
         q.logger.error({ queueId: id }, 'queue: message expired and cannot be opened; parked as failed');
         throw new UnrecoverableParked(err.message);
       }
       throw new RetryLater(err.message, untilExpiry(data, o.retryMaxMs));
     }
-
-    await connection.hset(keys.inflight, id, JSON.stringify({ attempt: attemptNo, startedAt: Date.now() }));
 
     const view: QueuedJob<Body, Session> = {
       id,

@@ -371,6 +371,17 @@ describe('encryption at rest', () => {
     expect(entry?.lastError).toMatch(/sealed with key id k1, which QUEUE_ENCRYPTION_KEY does not hold/);
     expect(s.calls).toHaveLength(0);
   });
+  it('counts no possible duplicate for attempts that could not open the message (nothing was sent)', async () => {
+    const name = queueName();
+    const before = await open({ name });
+    await before.enqueue(message(['x@example.net']));
+    const after = await open({ name, keys: newKey(), retryBaseMs: 20, retryMaxMs: 50 });
+    const s = scripted(() => ({ kind: 'accepted' }));
+    after.startWorkers({ concurrency: 1, deliver: s.deliver, bounce: recordingBounce().bounce });
+    await waitFor('three attempts', async () => ((await after.list())[0]?.attempts ?? 0) >= 3);
+    expect((await after.stats()).possibleDuplicates).toBe(0);
+    expect(s.calls).toHaveLength(0);
+  });
   it('parks a message without its key in the failed set once it expires, for the operator', async () => {
     const name = queueName();
     const before = await open({ name });
