@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { constants, deflateRawSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { fingerprint, parseKeyRing, pooledRandomBytes, seal, sealedKeyId, unseal } from '../src/crypto.js';
 import { sealSecret, unsealSecret } from '../src/secret.js';
@@ -76,6 +77,30 @@ describe('sealSecret / unsealSecret', () => {
     const sealed = await sealSecret(ring, secret, 'job1');
     expect(await unsealSecret(ring, sealed, 'job1')).toEqual(secret);
     expect(sealed.length).toBeLessThan(JSON.stringify(secret).length / 10);
+  });
+
+  it.each([
+    ['a small body (on the event loop)', 2_000],
+    ['a large body (the thread pool)', 200_000],
+  ])('deflates %s at the fastest level, and opens what older builds deflated at the default level', async (_name, size) => {
+    const ring = parseKeyRing(k1);
+    const words = ['invoice', 'order', 'shipped', 'Thank you', 'account', 'password', 'reset', 'link', 'today', '\n'];
+    let text = '';
+    for (let i = 0; text.length < size; i++) text += `${words[(i * 7 + (i >> 3)) % words.length] as string} ${i % 97} `;
+    const body = { text };
+    const session = { accessToken: 'a', refreshToken: 'r' };
+    const json = Buffer.from(JSON.stringify(body));
+    const plain = unseal(ring, await sealSecret(ring, { body, session }, 'job3'), 'job3');
+    const deflated = plain.subarray(4 + plain.readUInt32BE(0));
+    expect(deflated.equals(deflateRawSync(json, { level: constants.Z_BEST_SPEED }))).toBe(true);
+    // A value sealed the way earlier builds sealed it (default level) opens the same.
+    const older = deflateRawSync(json);
+    expect(older.equals(deflated)).toBe(false);
+    const sessionJson = Buffer.from(JSON.stringify(session));
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(sessionJson.length);
+    const sealedByOlder = seal(ring, Buffer.concat([length, sessionJson, older]), 'job3');
+    expect(await unsealSecret(ring, sealedByOlder, 'job3')).toEqual({ body, session });
   });
 
   it.each([
