@@ -3,7 +3,9 @@
  *
  * Summarises a V8 CPU profile (`node --cpu-prof`, as `pnpm bench --profile` makes for each
  * gateway): self time by package (node_modules package, workspace package, node internals) and
- * the top functions by self time, with their share of the non-idle samples. SKIP_MS leaves out
+ * the top functions by self time, with their share of the non-idle samples; then the same
+ * samples charged to the innermost package frame on their stack (a zlib call or a socket write
+ * counts for the package that made it), by package and by function. SKIP_MS leaves out
  * the first milliseconds of the profile (the process's start-up: module loading and compiling).
  *
  * V8 sees only what runs with JavaScript on the stack: TLS handshakes and record encryption run
@@ -71,8 +73,37 @@ for (const [id, us] of self) {
   const key = `${functionName || '(anonymous)'}  ${short}${url ? `:${lineNumber + 1}` : ''}`;
   functions.set(key, (functions.get(key) ?? 0) + us);
 }
+// The same samples charged to the innermost package frame on their stack: Node's internals and
+// native code (zlib, a socket write, a cipher) count for the package that called them.
+const parent = new Map<number, number>();
+for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
+const charged = new Map<string, number>();
+const chargedFunctions = new Map<string, number>();
+for (const [id, us] of self) {
+  if (byId.get(id)?.callFrame.functionName === '(idle)') continue;
+  let at: number | undefined = id;
+  let pkg: string | undefined;
+  let fn = '';
+  while (at !== undefined) {
+    const frame = byId.get(at)?.callFrame;
+    if (frame && /\/(node_modules|packages|apps)\//.test(frame.url)) {
+      pkg = bucket(frame.url, frame.functionName);
+      fn = `${pkg} ${frame.functionName || '(anonymous)'}:${frame.lineNumber + 1}`;
+      break;
+    }
+    at = parent.get(at);
+  }
+  const key = pkg ?? '(no package on the stack)';
+  charged.set(key, (charged.get(key) ?? 0) + us);
+  if (pkg) chargedFunctions.set(fn, (chargedFunctions.get(fn) ?? 0) + us);
+}
+
 const pct = (us: number): string => `${((100 * us) / total).toFixed(1).padStart(5)}%`;
 process.stdout.write(`${file}\nbusy ${(total / 1e6).toFixed(2)} s, idle ${(idle / 1e6).toFixed(2)} s\n\nself time by package\n`);
 for (const [pkg, us] of [...packages].sort((a, b) => b[1] - a[1]).slice(0, 25)) process.stdout.write(`  ${pct(us)}  ${pkg}\n`);
 process.stdout.write('\ntop functions by self time\n');
 for (const [fn, us] of [...functions].sort((a, b) => b[1] - a[1]).slice(0, Number(topArg ?? 40))) process.stdout.write(`  ${pct(us)}  ${fn}\n`);
+process.stdout.write('\ntime charged to the innermost package on the stack (its calls into Node and native code included)\n');
+for (const [pkg, us] of [...charged].sort((a, b) => b[1] - a[1]).slice(0, 25)) process.stdout.write(`  ${pct(us)}  ${pkg}\n`);
+process.stdout.write('\ntop functions, charged the same way\n');
+for (const [fn, us] of [...chargedFunctions].sort((a, b) => b[1] - a[1]).slice(0, Number(topArg ?? 40))) process.stdout.write(`  ${pct(us)}  ${fn}\n`);

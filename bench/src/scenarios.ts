@@ -47,6 +47,8 @@ async function openMany(server: Server, count: number, login: Login | undefined,
 
 export interface S1Result {
   readonly messagesPerSecond: number;
+  /** Sends Cakemail answered per second over the window (with `opts.sends`), e.g. a queue's workers delivering meanwhile. */
+  readonly sendsPerSecond?: number;
   readonly cpuMicrosPerMessage: number;
   /** Server CPU over the window, as a share of one core. */
   readonly serverCpuShare: number;
@@ -56,7 +58,10 @@ export interface S1Result {
   readonly errors: Errors;
 }
 
-export async function s1Reused(server: Server, opts: { connections: number; warmupMs: number; measureMs: number; size: number; tag: string }): Promise<S1Result> {
+export async function s1Reused(
+  server: Server,
+  opts: { connections: number; warmupMs: number; measureMs: number; size: number; tag: string; sends?: () => Promise<number> },
+): Promise<S1Result> {
   const conns = await openMany(server, opts.connections, LOGIN, opts.connections);
   const messages = smallMessages(opts.size, opts.tag);
   const errors: Errors = {};
@@ -79,6 +84,7 @@ export async function s1Reused(server: Server, opts: { connections: number; warm
     }
   });
   await sleep(opts.warmupMs);
+  const sends0 = await opts.sends?.();
   const cpu0 = cpuMicros(server.pid);
   const self0 = process.cpuUsage();
   const t0 = now();
@@ -88,16 +94,57 @@ export async function s1Reused(server: Server, opts: { connections: number; warm
   const elapsed = now() - t0;
   const cpu1 = cpuMicros(server.pid);
   const self = process.cpuUsage(self0);
+  const sends1 = await opts.sends?.();
   stop = true;
   await Promise.all(loops);
   await Promise.all(conns.map((conn) => conn.quit()));
   return {
     messagesPerSecond: (done * 1000) / elapsed,
+    ...(sends0 === undefined || sends1 === undefined ? {} : { sendsPerSecond: ((sends1 - sends0) * 1000) / elapsed }),
     cpuMicrosPerMessage: perUnit(cpu1 - cpu0, done),
     serverCpuShare: (cpu1 - cpu0) / (elapsed * 1000),
     loadCpuShare: (self.user + self.system) / (elapsed * 1000),
     messages: done,
     errors,
+  };
+}
+
+// ---- Queue mode: delivery alone -----------------------------------------------------------------
+
+export interface DrainResult {
+  /** Sends Cakemail answered per second while the workers drained the backlog. */
+  readonly deliveredPerSecond: number;
+  readonly cpuMicrosPerDelivery: number;
+  readonly serverCpuShare: number;
+  readonly delivered: number;
+  /** The send rate of the window's last fifth over its whole: well below 1 when the backlog ran out. */
+  readonly tailRate: number;
+}
+
+/**
+ * A gateway whose queue holds a backlog and takes no mail: its workers' sends and its CPU over a
+ * window, after `warmupMs` (the workers start). `sends` answers the fake's send count so far.
+ */
+export async function drainQueue(server: Server, opts: { warmupMs: number; measureMs: number; sends: () => Promise<number> }): Promise<DrainResult> {
+  await sleep(opts.warmupMs);
+  const sends0 = await opts.sends();
+  const cpu0 = cpuMicros(server.pid);
+  const t0 = now();
+  await sleep(opts.measureMs * 0.8);
+  const sendsTail = await opts.sends();
+  const tTail = now();
+  await sleep(opts.measureMs * 0.2);
+  const sends1 = await opts.sends();
+  const cpu1 = cpuMicros(server.pid);
+  const t1 = now();
+  const elapsed = t1 - t0;
+  const delivered = sends1 - sends0;
+  return {
+    deliveredPerSecond: (delivered * 1000) / elapsed,
+    cpuMicrosPerDelivery: perUnit(cpu1 - cpu0, delivered),
+    serverCpuShare: (cpu1 - cpu0) / (elapsed * 1000),
+    delivered,
+    tailRate: delivered > 0 ? (sends1 - sendsTail) / (t1 - tTail) / (delivered / elapsed) : 0,
   };
 }
 

@@ -134,6 +134,18 @@ describe('burst-probe (the README\'s MAX_INFLIGHT_BYTES figures)', () => {
   }, 150_000);
 });
 
+describe('deflate-levels (the queue\'s deflate level, BENCHMARKS.md)', () => {
+  it('prints both levels for each size and kind; the fastest level is never smaller than the default', () => {
+    const out = execFileSync(process.execPath, ['bench/dist/deflate-levels.js', '2000', '6000'], { cwd: join(root, '..'), encoding: 'utf8', timeout: 60_000 });
+    const rows = [...out.matchAll(/^(text|text\+html) (\d+): body (\d+) B; level 6 (\d+) B in [\d.]+ µs; level 1 (\d+) B in [\d.]+ µs/gm)];
+    expect(rows.map((m) => `${m[1]} ${m[2]}`), out).toEqual(['text 2000', 'text+html 2000', 'text 6000', 'text+html 6000']);
+    for (const m of rows) {
+      expect(Number(m[4])).toBeLessThan(Number(m[3])); // prose compresses
+      expect(Number(m[5])).toBeGreaterThanOrEqual(Number(m[4]));
+    }
+  }, 90_000);
+});
+
 describe('pnpm bench from the repository root (--ab, S5)', () => {
   const repo = fileURLToPath(new URL('../..', import.meta.url));
   /** `pnpm bench ARGS` from the repository's root, as the README writes it (the pinned pnpm). */
@@ -173,15 +185,29 @@ describe('pnpm bench from the repository root (--ab, S5)', () => {
     expect(results.notes.join('\n')).toMatch(/S5: servers warmed first by an unmeasured S1 round \(gateway [\d,]+ messages, floor [\d,]+\); p50\/p99 are the medians of 2 round\(s\)/);
   }, 300_000);
 
-  it('queue mode: the steady state, then the intake alone, with delivery held back', () => {
+  it('queue mode: S1 with what was delivered meanwhile, delivery alone, the intake alone, and the rate both sustain', () => {
     const json = join(mkdtempSync(join(tmpdir(), 'bench-q-')), 'results.json');
     const { code, out } = pnpmBench(`--only Q --quick --rounds 1 --json ${json}`);
     expect(code, out).toBe(0);
     expect(out).toMatch(/S1 QUEUE_MODE=always: messages\/s\s+[\d,]+/);
+    expect(out).toMatch(/S1 QUEUE_MODE=always: delivered meanwhile\s+[\d,]+/);
+    expect(out).toMatch(/Queue delivery alone \(backlog drained\): messages\/s\s+[\d,]+/);
     expect(out).toMatch(/S1 QUEUE_MODE=always, intake only: messages\/s\s+[\d,]+/);
+    expect(out).toMatch(/Queue mode sustained on one core \(intake \+ delivery\): messages\/s\s+[\d,]+/);
     const results = JSON.parse(readFileSync(json, 'utf8')) as {
-      results: { 'S1-queue-intake': { gateway: { messages: number }; deliveredMeanwhile: number } };
+      results: {
+        'S1-queue': { gateway: { messagesPerSecond: number; sendsPerSecond: number } };
+        'queue-drain': { gateway: { delivered: number; cpuMicrosPerDelivery: number } };
+        'S1-queue-intake': { gateway: { messages: number }; deliveredMeanwhile: number };
+      };
     };
+    // The workers deliver during S1, fewer than are taken in; alone, they deliver the backlog.
+    const q = results.results['S1-queue'].gateway;
+    expect(q.sendsPerSecond).toBeGreaterThan(0);
+    expect(q.sendsPerSecond).toBeLessThan(q.messagesPerSecond);
+    const drain = results.results['queue-drain'].gateway;
+    expect(drain.delivered).toBeGreaterThan(100);
+    expect(drain.cpuMicrosPerDelivery).toBeGreaterThan(0);
     const intake = results.results['S1-queue-intake'];
     expect(intake.gateway.messages).toBeGreaterThan(100);
     // held back: one worker, each send answered after 2 s
