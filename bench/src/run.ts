@@ -323,8 +323,8 @@ async function main(): Promise<void> {
         if (d.tailRate < 0.8) notes.push(`queue: the backlog ran out during the delivery-alone window (last fifth at ${fmt(d.tailRate, 2)} of the window's rate): its rate is a lower bound`);
 
         // The client's path alone: the same with delivery held back (one worker, Cakemail answering
-        // after 2 s), so the core only takes messages in and stores them, which is what the steady
-        // state above pays on top of the relay's delivery work. Reported, not a target.
+        // after 2 s), so the core only takes messages in and stores them. Reported, not a target;
+        // with delivery alone above, it gives the rate one core sustains doing both.
         const sendsBefore = sendsOf(await fake.request({ type: 'delay', id: 0, ms: QUEUE_HELD_MS }));
         let intake: Record<'gateway', S1Result> | undefined;
         try {

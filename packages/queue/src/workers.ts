@@ -82,12 +82,12 @@ export function startWorkers<Body, Session>(q: MessageQueue<Body, Session>, opti
     try {
       secret = await unsealSecret<Body, Session>(ring, data.sealed, id);
     } catch (err) {
+      // Nothing was sent: the note this attempt made is not one a crash left.
+      await connection.hdel(keys.inflight, id);
       if (!(err instanceof UnsealError)) throw err;
       // Without its key the message can be neither sent nor bounced: it waits for the key, then for an operator.
       const age = Date.now() - data.queuedAt;
       await job.updateData({ ...data, attempts: attemptNo, lastError: shortError(err.message) });
-      // Nothing was sent: the note this attempt made is not one a crash left.
-      await connection.hdel(keys.inflight, id);
       if (age >= o.maxAgeMs) {
         q.logger.error({ queueId: id }, 'queue: message expired and cannot be opened; parked as failed');
         throw new UnrecoverableParked(err.message);

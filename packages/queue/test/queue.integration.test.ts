@@ -18,6 +18,8 @@ import {
   type QueueOptions,
   type RecipientOutcome,
 } from '../src/index.js';
+import { parseKeyRing, seal } from '../src/crypto.js';
+import type { JobData } from '../src/job-data.js';
 import { startRedisProxy } from '@cakemail-smtp/testkit';
 import { newKey, queueName, sleep, startAofRedis, waitFor, type AofRedis } from './helpers.js';
 
@@ -380,6 +382,21 @@ describe('encryption at rest', () => {
     after.startWorkers({ concurrency: 1, deliver: s.deliver, bounce: recordingBounce().bounce });
     await waitFor('three attempts', async () => ((await after.list())[0]?.attempts ?? 0) >= 3);
     expect((await after.stats()).possibleDuplicates).toBe(0);
+    expect(s.calls).toHaveLength(0);
+  });
+  it('counts no possible duplicate for attempts whose message opens but does not inflate (nothing was sent)', async () => {
+    const q = await open();
+    const queued = await q.enqueue(message(['x@example.net']));
+    const id = queued.status === 'queued' ? queued.id : '';
+    // Sealed with the right key over bytes that are not a deflate stream: unseal succeeds, inflate throws.
+    const session = Buffer.from('{}');
+    const plain = Buffer.concat([Buffer.from([0, 0, 0, session.length]), session, Buffer.from('not a deflate stream')]);
+    const job = await q.queue.getJob(id);
+    await job?.updateData({ ...(job.data as JobData), sealed: seal(parseKeyRing(`k1:${key1}`), plain, id) });
+    const s = scripted(() => ({ kind: 'accepted' }));
+    q.startWorkers({ concurrency: 1, deliver: s.deliver, bounce: recordingBounce().bounce });
+    await waitFor('three attempts', async () => ((await q.queue.getJob(id))?.attemptsMade ?? 0) >= 3);
+    expect((await q.stats()).possibleDuplicates).toBe(0);
     expect(s.calls).toHaveLength(0);
   });
   it('parks a message without its key in the failed set once it expires, for the operator', async () => {
