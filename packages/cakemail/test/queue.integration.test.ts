@@ -126,6 +126,46 @@ const sendsTo = (email: string): number =>
   api.callsTo('send').filter((c) => (c.body as { email?: string } | undefined)?.email === email).length;
 const textOf = (e: SentEmail | undefined): string => e?.body.content.text ?? '';
 
+describe('the accepted store\'s round trips', () => {
+  /** The commands the relay sent with the accepted store's prefix, not those its scripts ran. */
+  async function storeCommands(run: () => Promise<void>): Promise<string[]> {
+    const monitor = await new Redis(redis.url).monitor();
+    const seen: string[] = [];
+    monitor.on('monitor', (_time: string, args: string[], source: string) => {
+      if (source !== 'lua' && args.some((arg) => arg.includes(storePrefix))) seen.push(String(args[0]).toLowerCase());
+    });
+    try {
+      await run();
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      return seen;
+    } finally {
+      monitor.disconnect();
+    }
+  }
+
+  it('two per recipient sent at once: its turn (read and mark) and its settlement (id and release)', async () => {
+    await start('fallback');
+    const s = await session();
+    const commands = await storeCommands(async () => {
+      await send(s, message(), ['one@example.net', 'two@example.net']);
+    });
+    expect(delivered()).toEqual(['one@example.net', 'two@example.net']);
+    expect(commands).toEqual(['eval', 'eval', 'eval', 'eval']);
+  });
+
+  it('two per recipient delivered from the queue', async () => {
+    await start('always');
+    const s = await session();
+    await send(s, message(), ['one@example.net', 'two@example.net']);
+    const commands = await storeCommands(async () => {
+      startWorkers();
+      await waitFor('delivery', drained);
+    });
+    expect(delivered()).toEqual(['one@example.net', 'two@example.net']);
+    expect(commands).toEqual(['eval', 'eval', 'eval', 'eval']);
+  });
+});
+
 describe('QUEUE_MODE=fallback', () => {
   it('queues a message Cakemail could not take, answers 250 with the queue id, and delivers each recipient once after the outage', async () => {
     await start('fallback');

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedisProxy, startRedisServer, testRedis, type TestRedis } from '@cakemail-smtp/testkit';
 import { RedisAcceptedStore } from '../src/index.js';
@@ -64,6 +65,65 @@ describe('RedisAcceptedStore in-flight marks', () => {
   });
 });
 
+describe('RedisAcceptedStore turn and settle: a send\'s two ends in one round trip each', () => {
+  it('takes the mark when the recipient is not accepted, then writes the id and frees the mark', async () => {
+    const key = randomUUID();
+    const turn = await a.turn(key, 60_000);
+    expect(turn.kind).toBe('mine');
+    expect(await b.turn(key, 60_000)).toEqual({ kind: 'held' }); // the mark is in Redis
+    expect(await b.inflight.claim(key, 60_000)).toBeUndefined();
+    await a.settle(key, turn.kind === 'mine' ? turn.token : '', 'id-turn', 60_000);
+    expect(await b.get(key)).toBe('id-turn');
+    expect(await b.turn(key, 60_000)).toEqual({ kind: 'accepted', id: 'id-turn' });
+    const free = await b.inflight.claim(key, 60_000); // settle released the mark
+    expect(free).toBeTypeOf('string');
+    await b.inflight.release(key, free as string);
+  });
+
+  it('answers an accepted recipient without claiming its mark', async () => {
+    const key = randomUUID();
+    await a.put(key, 'id-known', 60_000);
+    expect(await b.turn(key, 60_000)).toEqual({ kind: 'accepted', id: 'id-known' });
+    const free = await a.inflight.claim(key, 60_000);
+    expect(free).toBeTypeOf('string');
+    await a.inflight.release(key, free as string);
+  });
+
+  it('settle frees only its own mark: one that expired and was taken by another send stays', async () => {
+    const key = randomUUID();
+    const first = await a.turn(key, 150);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const second = await b.turn(key, 60_000);
+    expect(second.kind).toBe('mine');
+    await a.settle(key, first.kind === 'mine' ? first.token : '', 'id-late', 60_000);
+    const third = await RedisAcceptedStore.connect({ url: redis.url, keyPrefix });
+    try {
+      expect(await third.inflight.claim(key, 60_000)).toBeUndefined(); // the second send's mark holds
+      expect(await third.get(key)).toBe('id-late');
+    } finally {
+      await third.close();
+    }
+  });
+
+  it('makes one Redis command for each end, where claim, get, put and release make four', async () => {
+    const monitor = await new Redis(redis.url).monitor();
+    const seen: string[] = [];
+    monitor.on('monitor', (_time: string, args: string[], source: string) => {
+      // What the client sent, not the calls its scripts make (MONITOR shows those with source "lua").
+      if (source !== 'lua' && args.some((arg) => arg.includes(keyPrefix))) seen.push(String(args[0]).toLowerCase());
+    });
+    try {
+      const key = randomUUID();
+      const turn = await a.turn(key, 60_000);
+      await a.settle(key, turn.kind === 'mine' ? turn.token : '', 'id-counted', 60_000);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(seen).toEqual(['eval', 'eval']);
+    } finally {
+      monitor.disconnect();
+    }
+  });
+});
+
 describe('a Redis outage (a real redis-server stopped mid-test)', () => {
   it('the same replica still answers from its memory: what it wrote before and during the outage, and its marks', async () => {
     const own = await startRedisServer();
@@ -91,6 +151,42 @@ describe('a Redis outage (a real redis-server stopped mid-test)', () => {
       expect(errors.length).toBeGreaterThan(0);
     } finally {
       await store.close();
+      await own.stop();
+    }
+  });
+
+  it('turn and settle fall back as claim, get and put do: memory while Redis is away, then what it wrote away', async () => {
+    const own = await startRedisServer();
+    const proxy = await startRedisProxy(own.url);
+    let errors = 0;
+    const store = await RedisAcceptedStore.connect({ url: proxy.url, keyPrefix, commandTimeoutMs: 500, onError: () => (errors += 1) });
+    const other = await RedisAcceptedStore.connect({ url: own.url, keyPrefix });
+    try {
+      await proxy.cut();
+      const turn = await store.turn('away', 60_000);
+      expect(turn.kind).toBe('mine'); // the mark in memory only
+      expect(errors).toBeGreaterThan(0);
+      expect(await store.turn('away', 60_000)).toEqual({ kind: 'held' }); // a retry on this replica waits
+      await store.settle('away', turn.kind === 'mine' ? turn.token : '', 'id-away', 60_000); // never rejects
+      expect(await store.turn('away', 60_000)).toEqual({ kind: 'accepted', id: 'id-away' }); // from memory
+      await proxy.restore();
+      for (let i = 0; i < 200; i++) {
+        const before = errors;
+        await store.get('probe');
+        if (errors === before) break;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      // Redis is back without it: this replica still knows, and leaves no mark behind.
+      const before = errors;
+      expect(await store.turn('away', 60_000)).toEqual({ kind: 'accepted', id: 'id-away' });
+      expect(errors).toBe(before);
+      const free = await other.inflight.claim('away', 60_000);
+      expect(free).toBeTypeOf('string');
+      await other.inflight.release('away', free as string);
+    } finally {
+      await store.close();
+      await other.close();
+      await proxy.close();
       await own.stop();
     }
   });

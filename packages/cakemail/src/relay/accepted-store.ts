@@ -7,12 +7,30 @@
  * memory implementation bounds both age (TTL, 24 h by default) and size (oldest first).
  */
 import { hash } from 'node:crypto';
+import type { InflightMarks } from './inflight.js';
 
 export interface AcceptedStore {
   /** Cakemail's id for this key, or undefined. */
   get(key: string): Promise<string | undefined>;
   put(key: string, cakemailId: string, ttlMs: number): Promise<void>;
   delete(key: string): Promise<void>;
+}
+
+/**
+ * A send's turn at one recipient: Cakemail's id when it was accepted already, the in-flight mark's
+ * token when this send may go, or `held` when another send holds the mark.
+ */
+export type Turn = { readonly kind: 'accepted'; readonly id: string } | { readonly kind: 'mine'; readonly token: string } | { readonly kind: 'held' };
+
+/**
+ * A store that keeps the in-flight marks too (RedisAcceptedStore and its `inflight`): it takes a
+ * send's turn (the store read, the mark claimed) and settles it (the id written, the mark
+ * released) in one round trip each, where the two interfaces take two. Never rejects.
+ */
+export interface MarkingStore extends AcceptedStore {
+  readonly inflight: InflightMarks;
+  turn(key: string, ttlMs: number): Promise<Turn>;
+  settle(key: string, token: string, cakemailId: string, ttlMs: number): Promise<void>;
 }
 
 export const ACCEPTED_TTL_MS = 24 * 60 * 60 * 1000;

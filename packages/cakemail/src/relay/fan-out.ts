@@ -13,7 +13,7 @@ import type { RequestBodies } from '../message/request-body.js';
 import { sendStatusReply, upstreamDiagnostic } from '../outcomes.js';
 import { CakemailReplies } from '../replies.js';
 import type { Logger } from '../types.js';
-import { ACCEPTED_TTL_MS } from './accepted-store.js';
+import { ACCEPTED_TTL_MS, type MarkingStore } from './accepted-store.js';
 import type { RelayContext } from './context.js';
 import { INFLIGHT_MARGIN_MS } from './inflight.js';
 import { failureReply, withToken } from './upstream.js';
@@ -130,7 +130,13 @@ export async function sendOne(ctx: RelayContext, log: Logger, job: SendJob, rcpt
     // or one waiting on the mark, sends nothing twice.
     if (job.track) {
       try {
-        await ctx.store.put(key, result.id, job.acceptedTtlMs);
+        const store = markingStore(ctx);
+        if (store !== undefined && mark !== undefined) {
+          await store.settle(key, mark, result.id, job.acceptedTtlMs); // the id written and the mark released at once
+          mark = undefined;
+        } else {
+          await ctx.store.put(key, result.id, job.acceptedTtlMs);
+        }
       } catch (err) {
         log.warn({ err: errorLogFields(err) }, 'accepted store unavailable, a retry may send this recipient again');
       }
@@ -157,7 +163,7 @@ export async function sendOne(ctx: RelayContext, log: Logger, job: SendJob, rcpt
  * another attempt holds the mark, waits until that one is accepted (its id is answered), its
  * mark is gone (this attempt takes it and sends), or `waitUntil` (busy: the client gets 451
  * and retries later). The store is read after the claim, so an attempt accepted and cleared
- * just before it is still seen.
+ * just before it is still seen; a MarkingStore does both in one atomic script.
  */
 async function takeTurn(
   ctx: RelayContext,
@@ -166,14 +172,21 @@ async function takeTurn(
   waitUntil: number,
 ): Promise<{ readonly kind: 'mine'; readonly token: string } | { readonly kind: 'accepted'; readonly id: string } | { readonly kind: 'busy' }> {
   const ttlMs = ctx.cfg.deadlineMs + INFLIGHT_MARGIN_MS;
+  const store = markingStore(ctx);
   let waited = false;
   for (;;) {
-    const token = await ctx.inflight.claim(key, ttlMs);
-    if (token !== undefined) {
-      const known = await knownId(ctx, log, key, 'sending anyway');
-      if (known === undefined) return { kind: 'mine', token };
-      await ctx.inflight.release(key, token);
-      return { kind: 'accepted', id: known };
+    if (store !== undefined) {
+      // The claim and the read in one round trip.
+      const turn = await store.turn(key, ttlMs);
+      if (turn.kind !== 'held') return turn;
+    } else {
+      const token = await ctx.inflight.claim(key, ttlMs);
+      if (token !== undefined) {
+        const known = await knownId(ctx, log, key, 'sending anyway');
+        if (known === undefined) return { kind: 'mine', token };
+        await ctx.inflight.release(key, token);
+        return { kind: 'accepted', id: known };
+      }
     }
     if (!waited) log.info({ event: 'inflight_wait' }, 'a delivery of this message is in flight, waiting for its outcome');
     waited = true;
@@ -183,6 +196,12 @@ async function takeTurn(
     const known = await knownId(ctx, log, key, 'waiting on');
     if (known !== undefined) return { kind: 'accepted', id: known };
   }
+}
+
+/** The accepted store when it keeps the in-flight marks the relay uses too (RedisAcceptedStore), else undefined. */
+function markingStore(ctx: RelayContext): MarkingStore | undefined {
+  const store = ctx.store as Partial<MarkingStore>;
+  return typeof store.turn === 'function' && typeof store.settle === 'function' && store.inflight === ctx.inflight ? (ctx.store as MarkingStore) : undefined;
 }
 
 /** `fn` over `items` with at most `limit` running at once; results in input order. */

@@ -14,14 +14,30 @@
  * another replica is seen. A Redis error goes to `onError` and never rejects:
  * the store never holds a message back.
  *
- * The in-flight marks (`inflight`) share the connection and fall back the same way.
+ * The in-flight marks (`inflight`) share the connection and fall back the same way. `turn` and
+ * `settle` do a send's two ends (read and claim; write and release) in one round trip each.
  * `connect` opens a client of the store's own; `using` takes one shared with
  * other stores, which its maker closes.
  */
 import type { Redis } from 'ioredis';
 import { connectRedis, type RedisConnectOptions } from '@cakemail-smtp/smtp-core';
-import { MemoryAcceptedStore, type AcceptedStore } from './accepted-store.js';
+import { MemoryAcceptedStore, type MarkingStore, type Turn } from './accepted-store.js';
 import { RedisInflightMarks } from './redis-inflight.js';
+
+/** The accepted id (KEYS[1]) if any, else the mark (KEYS[2]) claimed for ARGV[1] with TTL ARGV[2] ms if free. */
+const TURN = `
+local id = redis.call('GET', KEYS[1])
+if id then return {1, id} end
+if redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2], 'NX') then return {2} end
+return {3}
+`;
+
+/** The accepted id ARGV[1] written with TTL ARGV[2] ms, and the mark released if it is still ARGV[3]'s. */
+const SETTLE = `
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+if redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end
+return 1
+`;
 
 export interface RedisAcceptedStoreSettings {
   /** Prefix of every key. Default `smtp-gateway:accepted`; in-flight marks use `<prefix>:inflight`. */
@@ -34,7 +50,7 @@ export interface RedisAcceptedStoreSettings {
 
 export interface RedisAcceptedStoreOptions extends RedisConnectOptions, RedisAcceptedStoreSettings {}
 
-export class RedisAcceptedStore implements AcceptedStore {
+export class RedisAcceptedStore implements MarkingStore {
   readonly #client: Redis;
   readonly #prefix: string;
   /** Every write. */
@@ -99,6 +115,53 @@ export class RedisAcceptedStore implements AcceptedStore {
       this.#onError(err);
       await this.#unsynced.put(key, cakemailId, ttlMs);
     }
+  }
+
+  /**
+   * `inflight.claim` then `get`, in one round trip and atomic. The fallbacks are theirs: the mark is
+   * made in this replica's memory first; while Redis is away the mark stays there and the read
+   * is this replica's memory; a recipient Redis does not know may still be one this replica
+   * wrote while Redis was away.
+   */
+  async turn(key: string, ttlMs: number): Promise<Turn> {
+    const token = await this.inflight.claimHere(key, ttlMs);
+    if (token === undefined) return { kind: 'held' };
+    let answer: [number, string?];
+    try {
+      answer = (await this.#client.eval(TURN, 2, `${this.#prefix}:${key}`, this.inflight.redisKey(key), token, Math.max(1, Math.round(ttlMs)))) as [number, string?];
+    } catch (err) {
+      this.#onError(err);
+      const known = await this.#memory.get(key);
+      if (known === undefined) return { kind: 'mine', token };
+      await this.inflight.releaseHere(key, token);
+      return { kind: 'accepted', id: known };
+    }
+    const [outcome, id] = answer;
+    if (outcome === 1 && id !== undefined) {
+      await this.inflight.releaseHere(key, token);
+      return { kind: 'accepted', id };
+    }
+    if (outcome !== 2) {
+      await this.inflight.releaseHere(key, token); // another replica holds it
+      return { kind: 'held' };
+    }
+    const unsynced = await this.#unsynced.get(key);
+    if (unsynced === undefined) return { kind: 'mine', token };
+    await this.inflight.release(key, token);
+    return { kind: 'accepted', id: unsynced };
+  }
+
+  /** `put` then `inflight.release`, in one round trip; the same fallbacks. */
+  async settle(key: string, token: string, cakemailId: string, ttlMs: number): Promise<void> {
+    await this.#memory.put(key, cakemailId, ttlMs);
+    try {
+      await this.#client.eval(SETTLE, 2, `${this.#prefix}:${key}`, this.inflight.redisKey(key), cakemailId, Math.max(1, Math.round(ttlMs)), token);
+      await this.#unsynced.delete(key);
+    } catch (err) {
+      this.#onError(err);
+      await this.#unsynced.put(key, cakemailId, ttlMs);
+    }
+    await this.inflight.releaseHere(key, token);
   }
 
   async delete(key: string): Promise<void> {

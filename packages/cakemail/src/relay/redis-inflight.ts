@@ -38,6 +38,21 @@ export class RedisInflightMarks implements InflightMarks {
     return undefined;
   }
 
+  /** The Redis key of `key`'s mark (RedisAcceptedStore's one-round-trip scripts write it). */
+  redisKey(key: string): string {
+    return `${this.#prefix}:${key}`;
+  }
+
+  /** The first step of a claim: the mark in this replica's memory only. */
+  claimHere(key: string, ttlMs: number): Promise<string | undefined> {
+    return this.#memory.claim(key, ttlMs);
+  }
+
+  /** The mark in this replica's memory released, Redis's left as it is. */
+  releaseHere(key: string, token: string): Promise<void> {
+    return this.#memory.release(key, token);
+  }
+
   async release(key: string, token: string): Promise<void> {
     await this.#memory.release(key, token);
     try {
