@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedisProxy, startRedisServer, testRedis, type TestRedis } from '@cakemail-smtp/testkit';
 import { RedisAcceptedStore } from '../src/index.js';
+import { untilRedisAnswers } from './helpers/redis-back.js';
 
 let redis: TestRedis;
 let a: RedisAcceptedStore;
@@ -170,12 +171,7 @@ describe('a Redis outage (a real redis-server stopped mid-test)', () => {
       await store.settle('away', turn.kind === 'mine' ? turn.token : '', 'id-away', 60_000); // never rejects
       expect(await store.turn('away', 60_000)).toEqual({ kind: 'accepted', id: 'id-away' }); // from memory
       await proxy.restore();
-      for (let i = 0; i < 200; i++) {
-        const before = errors;
-        await store.get('probe');
-        if (errors === before) break;
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
+      await untilRedisAnswers(store, () => errors);
       // Redis is back without it: this replica still knows, and leaves no mark behind.
       const before = errors;
       expect(await store.turn('away', 60_000)).toEqual({ kind: 'accepted', id: 'id-away' });
@@ -201,13 +197,7 @@ describe('a Redis outage (a real redis-server stopped mid-test)', () => {
       await store.put('written-away', 'id-away', 60_000);
       expect(errors).toBeGreaterThan(0);
       await proxy.restore();
-      // wait until Redis answers again: a read that reports no error
-      for (let i = 0; i < 200; i++) {
-        const before = errors;
-        await store.get('probe');
-        if (errors === before) break;
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
+      await untilRedisAnswers(store, () => errors);
       const before = errors;
       expect(await store.get('written-away')).toBe('id-away');
       expect(errors).toBe(before); // answered while Redis was up

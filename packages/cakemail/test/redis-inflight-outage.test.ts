@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { startRedisProxy, startRedisServer } from '@cakemail-smtp/testkit';
 import { RedisAcceptedStore } from '../src/index.js';
+import { untilRedisAnswers } from './helpers/redis-back.js';
 
 describe('RedisInflightMarks across a Redis outage', () => {
   it('a mark claimed in memory while Redis was away still holds back a claim once Redis is back', async () => {
@@ -18,12 +19,7 @@ describe('RedisInflightMarks across a Redis outage', () => {
       expect(first).toBeDefined(); // the first attempt sends, its mark in memory only
       expect(errors).toBeGreaterThan(0);
       await proxy.restore();
-      for (let i = 0; i < 200; i++) {
-        const before = errors;
-        await store.get('probe');
-        if (errors === before) break;
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
+      await untilRedisAnswers(store, () => errors);
       // The first attempt is still waiting on Cakemail: a retry on this replica must not get a turn.
       expect(await store.inflight.claim('1:fp:rcpt@example.net', 75_000)).toBeUndefined();
     } finally {
