@@ -129,7 +129,8 @@ const textOf = (e: SentEmail | undefined): string => e?.body.content.text ?? '';
 describe('the accepted store\'s round trips', () => {
   /** The commands the relay sent with the accepted store's prefix, not those its scripts ran. */
   async function storeCommands(run: () => Promise<void>): Promise<string[]> {
-    const monitor = await new Redis(redis.url).monitor();
+    const client = new Redis(redis.url);
+    const monitor = await client.monitor(); // a connection of its own, in MONITOR mode
     const seen: string[] = [];
     monitor.on('monitor', (_time: string, args: string[], source: string) => {
       if (source !== 'lua' && args.some((arg) => arg.includes(storePrefix))) seen.push(String(args[0]).toLowerCase());
@@ -140,6 +141,7 @@ describe('the accepted store\'s round trips', () => {
       return seen;
     } finally {
       monitor.disconnect();
+      client.disconnect();
     }
   }
 

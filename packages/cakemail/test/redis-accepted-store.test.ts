@@ -107,7 +107,8 @@ describe('RedisAcceptedStore turn and settle: a send\'s two ends in one round tr
   });
 
   it('makes one Redis command for each end, where claim, get, put and release make four', async () => {
-    const monitor = await new Redis(redis.url).monitor();
+    const client = new Redis(redis.url);
+    const monitor = await client.monitor(); // a connection of its own, in MONITOR mode
     const seen: string[] = [];
     monitor.on('monitor', (_time: string, args: string[], source: string) => {
       // What the client sent, not the calls its scripts make (MONITOR shows those with source "lua").
@@ -121,6 +122,7 @@ describe('RedisAcceptedStore turn and settle: a send\'s two ends in one round tr
       expect(seen).toEqual(['eval', 'eval']);
     } finally {
       monitor.disconnect();
+      client.disconnect();
     }
   });
 });
