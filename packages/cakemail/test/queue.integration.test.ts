@@ -18,6 +18,7 @@ import type { Logger } from '../src/types.js';
 import { refused } from './helpers/refused.js';
 import { relayConfig } from './helpers/relay-config.js';
 import { CountingClient } from './helpers/counting-client.js';
+import { commandsSent } from './helpers/redis-monitor.js';
 
 /** Every log line of the relay, as JSON text: tests look for secrets in it. */
 let logged: string[] = [];
@@ -127,23 +128,8 @@ const sendsTo = (email: string): number =>
 const textOf = (e: SentEmail | undefined): string => e?.body.content.text ?? '';
 
 describe('the accepted store\'s round trips', () => {
-  /** The commands the relay sent with the accepted store's prefix, not those its scripts ran. */
-  async function storeCommands(run: () => Promise<void>): Promise<string[]> {
-    const client = new Redis(redis.url);
-    const monitor = await client.monitor(); // a connection of its own, in MONITOR mode
-    const seen: string[] = [];
-    monitor.on('monitor', (_time: string, args: string[], source: string) => {
-      if (source !== 'lua' && args.some((arg) => arg.includes(storePrefix))) seen.push(String(args[0]).toLowerCase());
-    });
-    try {
-      await run();
-      await new Promise((resolve) => setTimeout(resolve, 200));
-      return seen;
-    } finally {
-      monitor.disconnect();
-      client.disconnect();
-    }
-  }
+  /** The commands the relay sent with the accepted store's prefix. */
+  const storeCommands = (run: () => Promise<void>): Promise<string[]> => commandsSent(redis.url, storePrefix, run);
 
   it('two per recipient sent at once: its turn (read and mark) and its settlement (id and release)', async () => {
     await start('fallback');

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedisProxy, startRedisServer, testRedis, type TestRedis } from '@cakemail-smtp/testkit';
 import { RedisAcceptedStore } from '../src/index.js';
 import { untilRedisAnswers } from './helpers/redis-back.js';
+import { commandsSent } from './helpers/redis-monitor.js';
 
 let redis: TestRedis;
 let a: RedisAcceptedStore;
@@ -107,23 +107,12 @@ describe('RedisAcceptedStore turn and settle: a send\'s two ends in one round tr
   });
 
   it('makes one Redis command for each end, where claim, get, put and release make four', async () => {
-    const client = new Redis(redis.url);
-    const monitor = await client.monitor(); // a connection of its own, in MONITOR mode
-    const seen: string[] = [];
-    monitor.on('monitor', (_time: string, args: string[], source: string) => {
-      // What the client sent, not the calls its scripts make (MONITOR shows those with source "lua").
-      if (source !== 'lua' && args.some((arg) => arg.includes(keyPrefix))) seen.push(String(args[0]).toLowerCase());
-    });
-    try {
-      const key = randomUUID();
+    const key = randomUUID();
+    const seen = await commandsSent(redis.url, keyPrefix, async () => {
       const turn = await a.turn(key, 60_000);
       await a.settle(key, turn.kind === 'mine' ? turn.token : '', 'id-counted', 60_000);
-      await new Promise((resolve) => setTimeout(resolve, 200));
-      expect(seen).toEqual(['eval', 'eval']);
-    } finally {
-      monitor.disconnect();
-      client.disconnect();
-    }
+    });
+    expect(seen).toEqual(['eval', 'eval']);
   });
 });
 
