@@ -22,7 +22,7 @@
 import type { Redis } from 'ioredis';
 import { connectRedis, type RedisConnectOptions } from '@cakemail-smtp/smtp-core';
 import { MemoryAcceptedStore, type MarkingStore, type Turn } from './accepted-store.js';
-import { RedisInflightMarks } from './redis-inflight.js';
+import { pxOf, RedisInflightMarks } from './redis-inflight.js';
 
 /** The accepted id (KEYS[1]) if any, else the mark (KEYS[2]) claimed for ARGV[1] with TTL ARGV[2] ms if free. */
 const TURN = `
@@ -95,10 +95,15 @@ export class RedisAcceptedStore implements MarkingStore {
     return store;
   }
 
+  /** The Redis key of the entry `key`. */
+  #keyOf(key: string): string {
+    return `${this.#prefix}:${key}`;
+  }
+
   async get(key: string): Promise<string | undefined> {
     let shared: string | null;
     try {
-      shared = await this.#client.get(`${this.#prefix}:${key}`);
+      shared = await this.#client.get(this.#keyOf(key));
     } catch (err) {
       this.#onError(err);
       return this.#memory.get(key);
@@ -109,7 +114,7 @@ export class RedisAcceptedStore implements MarkingStore {
   async put(key: string, cakemailId: string, ttlMs: number): Promise<void> {
     await this.#memory.put(key, cakemailId, ttlMs);
     try {
-      await this.#client.set(`${this.#prefix}:${key}`, cakemailId, 'PX', Math.max(1, Math.round(ttlMs)));
+      await this.#client.set(this.#keyOf(key), cakemailId, 'PX', pxOf(ttlMs));
       await this.#unsynced.delete(key);
     } catch (err) {
       this.#onError(err);
@@ -128,7 +133,7 @@ export class RedisAcceptedStore implements MarkingStore {
     if (token === undefined) return { kind: 'held' };
     let answer: [number, string?];
     try {
-      answer = (await this.#client.eval(TURN, 2, `${this.#prefix}:${key}`, this.inflight.redisKey(key), token, Math.max(1, Math.round(ttlMs)))) as [number, string?];
+      answer = (await this.#client.eval(TURN, 2, this.#keyOf(key), this.inflight.redisKey(key), token, pxOf(ttlMs))) as [number, string?];
     } catch (err) {
       this.#onError(err);
       const known = await this.#memory.get(key);
@@ -155,7 +160,7 @@ export class RedisAcceptedStore implements MarkingStore {
   async settle(key: string, token: string, cakemailId: string, ttlMs: number): Promise<void> {
     await this.#memory.put(key, cakemailId, ttlMs);
     try {
-      await this.#client.eval(SETTLE, 2, `${this.#prefix}:${key}`, this.inflight.redisKey(key), cakemailId, Math.max(1, Math.round(ttlMs)), token);
+      await this.#client.eval(SETTLE, 2, this.#keyOf(key), this.inflight.redisKey(key), cakemailId, pxOf(ttlMs), token);
       await this.#unsynced.delete(key);
     } catch (err) {
       this.#onError(err);
@@ -168,7 +173,7 @@ export class RedisAcceptedStore implements MarkingStore {
     await this.#memory.delete(key);
     await this.#unsynced.delete(key);
     try {
-      await this.#client.del(`${this.#prefix}:${key}`);
+      await this.#client.del(this.#keyOf(key));
     } catch (err) {
       this.#onError(err);
     }

@@ -9,6 +9,11 @@ import { MemoryInflightMarks, type InflightMarks } from './inflight.js';
 
 const RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
 
+/** A TTL in whole milliseconds for `PX`, at least 1. */
+export function pxOf(ttlMs: number): number {
+  return Math.max(1, Math.round(ttlMs));
+}
+
 export class RedisInflightMarks implements InflightMarks {
   readonly #client: Redis;
   readonly #prefix: string;
@@ -28,7 +33,7 @@ export class RedisInflightMarks implements InflightMarks {
     if (token === undefined) return undefined;
     let answer: string | null;
     try {
-      answer = await this.#client.set(`${this.#prefix}:${key}`, token, 'PX', Math.max(1, Math.round(ttlMs)), 'NX');
+      answer = await this.#client.set(this.redisKey(key), token, 'PX', pxOf(ttlMs), 'NX');
     } catch (err) {
       this.#onError(err);
       return token; // Redis is away: the mark in memory holds back retries on this replica
@@ -56,7 +61,7 @@ export class RedisInflightMarks implements InflightMarks {
   async release(key: string, token: string): Promise<void> {
     await this.#memory.release(key, token);
     try {
-      await this.#client.eval(RELEASE, 1, `${this.#prefix}:${key}`, token);
+      await this.#client.eval(RELEASE, 1, this.redisKey(key), token);
     } catch (err) {
       this.#onError(err);
     }
