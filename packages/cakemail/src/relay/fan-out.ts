@@ -112,8 +112,9 @@ export async function sendOne(ctx: RelayContext, log: Logger, job: SendJob, rcpt
   }
   // Only a tracked message can be a retry of one in flight (see SendJob.track).
   let mark: string | undefined;
+  const store = job.track ? markingStore(ctx) : undefined;
   if (job.track) {
-    const turn = await takeTurn(ctx, log, key, job.waitUntil);
+    const turn = await takeTurn(ctx, log, key, job.waitUntil, store);
     if (turn.kind === 'accepted') return { rcpt, ok: true, id: turn.id, reused: true, key };
     if (turn.kind === 'busy') return { rcpt, ok: false, error: CakemailReplies.S451_DELIVERY_IN_PROGRESS };
     mark = turn.token;
@@ -130,7 +131,6 @@ export async function sendOne(ctx: RelayContext, log: Logger, job: SendJob, rcpt
     // or one waiting on the mark, sends nothing twice.
     if (job.track) {
       try {
-        const store = markingStore(ctx);
         if (store !== undefined && mark !== undefined) {
           await store.settle(key, mark, result.id, job.acceptedTtlMs); // the id written and the mark released at once
           mark = undefined;
@@ -170,9 +170,10 @@ async function takeTurn(
   log: Logger,
   key: string,
   waitUntil: number,
+  /** The accepted store when it keeps the marks too (markingStore). */
+  store: MarkingStore | undefined,
 ): Promise<{ readonly kind: 'mine'; readonly token: string } | { readonly kind: 'accepted'; readonly id: string } | { readonly kind: 'busy' }> {
   const ttlMs = ctx.cfg.deadlineMs + INFLIGHT_MARGIN_MS;
-  const store = markingStore(ctx);
   let waited = false;
   for (;;) {
     if (store !== undefined) {
