@@ -4,15 +4,11 @@
  * What the queue's choice of deflate level costs and saves (packages/queue/src/secret.ts): for
  * mail bodies of about BYTES bytes of English text, alone and with the same text as HTML, the
  * queued body's JSON deflated at the default level (6) and at the fastest (1), on the event loop
- * as the queue does it below 64 KiB: output bytes and µs per body. Then the whole seal and
- * unseal of such a body (JSON, deflate or stored blocks, AES-GCM, base64url), compressed and
- * stored as it is, as the queue does while it has room: sealed bytes and µs each way. The text
- * is this repository's README, so that it compresses as prose does, not as a repeated line.
+ * as the queue does it below 64 KiB: output bytes and µs per body. The text is this repository's
+ * README, so that it compresses as prose does, not as a repeated line.
  */
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { constants, deflateRawSync, inflateRawSync } from 'node:zlib';
-import { parseKeyRing, sealSecret, unsealSecret } from '@cakemail-smtp/queue';
 
 const sizes = (process.argv.length > 2 ? process.argv.slice(2) : ['1500', '3000', '8000', '30000']).map((arg) => {
   const n = Number(arg);
@@ -33,25 +29,17 @@ function queuedBody(content: Record<string, string>): Buffer {
   return Buffer.from(JSON.stringify({ v: 1, accountId: 1001, login: 'dev@example.com', request, fingerprint: 'f'.repeat(43), identified: true }));
 }
 
-/** µs per call of `run`, over about 3 MB of `bytes`-sized work after a tenth as many to warm up. */
-async function timed(bytes: number, run: () => unknown): Promise<number> {
-  const rounds = Math.max(50, Math.round(3_000_000 / bytes));
-  for (let i = 0; i < rounds / 10; i++) await run();
-  const started = process.hrtime.bigint();
-  for (let i = 0; i < rounds; i++) await run();
-  return Number(process.hrtime.bigint() - started) / rounds / 1000;
-}
-
-async function measure(body: Buffer, level: number): Promise<{ bytes: number; micros: number }> {
+function measure(body: Buffer, level: number): { bytes: number; micros: number } {
   const out = deflateRawSync(body, { level });
   if (!inflateRawSync(out).equals(body)) throw new Error('deflate-levels: the output does not inflate to the input');
-  return { bytes: out.length, micros: await timed(body.length, () => deflateRawSync(body, { level })) };
+  const rounds = Math.max(50, Math.round(3_000_000 / body.length));
+  for (let i = 0; i < rounds / 10; i++) deflateRawSync(body, { level });
+  const started = process.hrtime.bigint();
+  for (let i = 0; i < rounds; i++) deflateRawSync(body, { level });
+  return { bytes: out.length, micros: Number(process.hrtime.bigint() - started) / rounds / 1000 };
 }
 
 const start = Math.min(10_000, Math.max(0, prose.length - Math.max(...sizes)));
-const ring = parseKeyRing(randomBytes(32).toString('base64'));
-const session = { accessToken: 'a'.repeat(600), refreshToken: 'r'.repeat(600) };
-const sealRows: string[] = [];
 for (const size of sizes) {
   const text = prose.slice(start, start + size);
   for (const [kind, content] of [
@@ -59,24 +47,12 @@ for (const size of sizes) {
     ['text+html', { text, html: html(text) }],
   ] as const) {
     const body = queuedBody(content);
-    const dflt = await measure(body, constants.Z_DEFAULT_COMPRESSION);
-    const fast = await measure(body, constants.Z_BEST_SPEED);
+    const dflt = measure(body, constants.Z_DEFAULT_COMPRESSION);
+    const fast = measure(body, constants.Z_BEST_SPEED);
     process.stdout.write(
       `${kind} ${size}: body ${body.length} B; level 6 ${dflt.bytes} B in ${dflt.micros.toFixed(1)} µs; ` +
         `level 1 ${fast.bytes} B in ${fast.micros.toFixed(1)} µs (${((fast.bytes / dflt.bytes - 1) * 100).toFixed(1)} % bytes, ` +
         `${((fast.micros / dflt.micros - 1) * 100).toFixed(0)} % time)\n`,
     );
-    // As the queue seals it: `storeBelow` 0 compresses, Infinity stores.
-    const parsed = JSON.parse(body.toString()) as unknown;
-    const sealing = async (storeBelow: number): Promise<string> => {
-      const sealed = await sealSecret(ring, { body: parsed, session }, 'q', storeBelow);
-      const opened = await unsealSecret(ring, sealed, 'q');
-      if (JSON.stringify(opened.body) !== JSON.stringify(parsed)) throw new Error('deflate-levels: the sealed body does not open to the input');
-      const seal = await timed(body.length, () => sealSecret(ring, { body: parsed, session }, 'q', storeBelow));
-      const unseal = await timed(body.length, () => unsealSecret(ring, sealed, 'q'));
-      return `${sealed.length} B, seal ${seal.toFixed(1)} µs, unseal ${unseal.toFixed(1)} µs`;
-    };
-    sealRows.push(`sealed ${kind} ${size}: compressed ${await sealing(0)}; stored ${await sealing(Number.POSITIVE_INFINITY)}\n`);
   }
 }
-for (const row of sealRows) process.stdout.write(row);

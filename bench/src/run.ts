@@ -289,8 +289,7 @@ async function main(): Promise<void> {
     } else {
       log(`[${elapsed()}] S1 with QUEUE_MODE=always…`);
       // a redis-server of its own with the persistence the queue's promise needs (AOF, noeviction)
-      const queueRedis = () => startPersistentRedisServer({ appendfsync: 'everysec', maxmemoryPolicy: 'noeviction' });
-      let redis = await queueRedis();
+      const redis = await startPersistentRedisServer({ appendfsync: 'everysec', maxmemoryPolicy: 'noeviction' });
       try {
         // Not with --ab: a gateway's workers go on delivering its backlog during the other's
         // rounds, on the same core, so the two would share their CPU.
@@ -325,11 +324,7 @@ async function main(): Promise<void> {
 
         // The client's path alone: the same with delivery held back (one worker, Cakemail answering
         // after 2 s), so the core only takes messages in and stores them. Reported, not a target;
-        // with delivery alone above, it gives the rate one core sustains doing both. On an empty
-        // queue, as a replica finds it while Cakemail answers: what the rounds above left would pass
-        // 1/16 of QUEUE_MAX_BYTES, past which the queue compresses bodies (and so costs more).
-        await redis.stop();
-        redis = await queueRedis();
+        // with delivery alone above, it gives the rate one core sustains doing both.
         const sendsBefore = sendsOf(await fake.request({ type: 'delay', id: 0, ms: QUEUE_HELD_MS }));
         let intake: Record<'gateway', S1Result> | undefined;
         try {
@@ -338,7 +333,7 @@ async function main(): Promise<void> {
             ['gateway'],
             rounds,
             (s, _kind, round) => s1Reused(s, { ...opts, connections: 20, tag: `qi1r${round}` }),
-            { gateway: { ...queueEnv, REDIS_URL: redis.url, QUEUE_CONCURRENCY: '1' } },
+            { gateway: { ...queueEnv, QUEUE_CONCURRENCY: '1' } },
           );
         } finally {
           const delivered = sendsOf(await fake.request({ type: 'delay', id: 0, ms: 0 })) - sendsBefore;
@@ -355,7 +350,7 @@ async function main(): Promise<void> {
             notes.push(
               `queue: the target's rate counts 250 replies, which queue mode sends once a message is stored: in that run the workers delivered ` +
                 `${fmt(q.gateway.sendsPerSecond ?? Number.NaN)} messages/s while ${fmt(q.gateway.messagesPerSecond)} were taken in, so the backlog grew. ` +
-                `"Intake only" is S1 on an empty queue with one queue worker and Cakemail answering after ${QUEUE_HELD_MS / 1000} s (${fmt(delivered)} sends for ` +
+                `"Intake only" is S1 with one queue worker and Cakemail answering after ${QUEUE_HELD_MS / 1000} s (${fmt(delivered)} sends for ` +
                 `${fmt(g.messages)} messages taken in): the client's path alone. "Sustained" is the rate at which one core stores and delivers ` +
                 `every message, 1 s / (intake CPU + delivery CPU per message): ${fmt(ratio(1e6 / sustained, f.messagesPerSecond), 2)} of the floor`,
             );

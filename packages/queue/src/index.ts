@@ -4,8 +4,6 @@ export type { Workers, WorkerOptions } from './workers.js';
 export { parseKeyRing, KeyRingError, fingerprint } from './crypto.js';
 export type { KeyRing, QueueKey } from './crypto.js';
 export { retryDelay } from './backoff.js';
-/** What a queued body costs to seal and open, compressed or stored (`node bench/dist/deflate-levels.js`). */
-export { sealSecret, unsealSecret } from './secret.js';
 export type { RedisCheck } from './redis-check.js';
 export type {
   QueueMessage,

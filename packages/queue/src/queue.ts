@@ -25,15 +25,6 @@ export interface QueueLogger {
 
 /** Redis memory a queued message takes beyond its JSON, measured with redis-server 7 (README "Sizing"). */
 export const PER_MESSAGE_OVERHEAD_BYTES = 2048;
-/**
- * A body is stored without compression while the queue, with it, would hold less than this share
- * of QUEUE_MAX_BYTES; past it, and always without a cap, it is compressed. Deflate costs the
- * client's path CPU (about 55 µs of some 750 for a 2 KB message in `pnpm bench --only Q`) to save
- * Redis memory, which is scarce only as the queue fills: while Cakemail answers, the queue holds
- * only the messages being delivered. So a message that fits compressed is never refused for having
- * been stored as it is.
- */
-export const COMPRESS_FROM_SHARE = 1 / 16;
 
 const silent: QueueLogger = { info() {}, warn() {}, error() {} };
 
@@ -109,8 +100,6 @@ export class MessageQueue<Body = unknown, Session = unknown> {
   readonly logger: QueueLogger;
   readonly register: Registry;
   private readonly workers = new Set<Workers>();
-  /** What the queue held at this replica's last reservation; unknown (so compress) before the first. */
-  private heldBytes = Number.POSITIVE_INFINITY;
 
   /** Use `openQueue()`. */
   constructor(
@@ -143,9 +132,7 @@ export class MessageQueue<Body = unknown, Session = unknown> {
     if (message.recipients.length === 0) throw new TypeError('enqueue: no recipients');
     const id = pooledRandomBytes(10).toString('hex');
     const queuedAt = Date.now();
-    const { maxBytes } = this.options;
-    const storeBelow = maxBytes === 0 ? 0 : maxBytes * COMPRESS_FROM_SHARE - this.heldBytes;
-    const sealed = await sealSecret(requireRing(this.options), { body: message.body, session: message.session }, id, storeBelow);
+    const sealed = await sealSecret(requireRing(this.options), { body: message.body, session: message.session }, id);
     const draft: Omit<JobData, 'size'> = {
       v: 1,
       account: message.account,
@@ -163,15 +150,14 @@ export class MessageQueue<Body = unknown, Session = unknown> {
     const data: JobData = { ...draft, size };
     let reserved: { ok: boolean; bytes: number };
     try {
-      reserved = await reserve(this.redis, this.keys, id, size, maxBytes, queuedAt);
+      reserved = await reserve(this.redis, this.keys, id, size, this.options.maxBytes, queuedAt);
     } catch (err) {
       this.metrics.enqueued.inc({ outcome: 'error' });
       throw new QueueUnavailableError(`the queue cannot be reached: ${(err as Error).message}`);
     }
-    this.heldBytes = reserved.bytes;
     if (!reserved.ok) {
       this.metrics.enqueued.inc({ outcome: 'full' });
-      return { status: 'full', size, bytes: reserved.bytes, maxBytes };
+      return { status: 'full', size, bytes: reserved.bytes, maxBytes: this.options.maxBytes };
     }
     try {
       await this.queue.add('message', data, {

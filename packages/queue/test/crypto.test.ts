@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { constants, deflateRawSync, inflateRawSync } from 'node:zlib';
+import { constants, deflateRawSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { fingerprint, parseKeyRing, pooledRandomBytes, seal, sealedKeyId, unseal } from '../src/crypto.js';
-import { readStored, sealSecret, storedDeflate, unsealSecret } from '../src/secret.js';
+import { sealSecret, unsealSecret } from '../src/secret.js';
 
 const k1 = randomBytes(32).toString('base64');
 const k2 = randomBytes(32).toString('base64');
@@ -132,68 +132,5 @@ describe('pooledRandomBytes', () => {
     const b = seal(ring, plain, 'id');
     expect(a).not.toBe(b);
     expect(a.split('.')[2]).not.toBe(b.split('.')[2]);
-  });
-});
-
-describe('storedDeflate / readStored', () => {
-  it.each([0, 1, 2_000, 65_535, 65_536, 200_000])('stores %i bytes as a deflate stream that zlib (any earlier build) inflates, and reads it back', (size) => {
-    const data = randomBytes(size);
-    const stream = storedDeflate(data);
-    expect(stream.length).toBe(size + 5 * Math.max(1, Math.ceil(size / 65_535)));
-    expect(inflateRawSync(stream).equals(data)).toBe(true);
-    expect(readStored(stream)?.equals(data)).toBe(true);
-  });
-
-  it("reads zlib's own stored blocks (data that does not compress at level 0) when they make the whole stream", () => {
-    const data = randomBytes(70_000);
-    const zlibs = deflateRawSync(data, { level: 0 });
-    const read = readStored(zlibs);
-    // zlib may end with an empty fixed block instead of a final stored one: then the stream is zlib's to inflate.
-    if (read !== undefined) expect(read.equals(data)).toBe(true);
-    expect(inflateRawSync(zlibs).equals(data)).toBe(true);
-  });
-
-  it('leaves any other stream to zlib: compressed, truncated, a bad NLEN, bytes after the final block', () => {
-    const data = Buffer.from('the same line again\n'.repeat(100));
-    const stored = storedDeflate(data);
-    expect(readStored(deflateRawSync(data, { level: constants.Z_BEST_SPEED }))).toBeUndefined();
-    expect(readStored(stored.subarray(0, stored.length - 1))).toBeUndefined();
-    expect(readStored(stored.subarray(0, 4))).toBeUndefined();
-    expect(readStored(Buffer.alloc(0))).toBeUndefined();
-    const badNlen = Buffer.from(stored);
-    badNlen[3] = (badNlen[3] as number) ^ 1;
-    expect(readStored(badNlen)).toBeUndefined();
-    expect(readStored(Buffer.concat([stored, Buffer.from([0])]))).toBeUndefined();
-    // Two blocks, the first not final: read as one.
-    const two = Buffer.concat([Buffer.from([0, 1, 0, 0xfe, 0xff, 0x61]), Buffer.from([1, 1, 0, 0xfe, 0xff, 0x62])]);
-    expect(readStored(two)?.toString()).toBe('ab');
-    expect(inflateRawSync(two).toString()).toBe('ab');
-  });
-});
-
-describe('sealSecret: bodies stored as they are', () => {
-  const session = { accessToken: 'a', refreshToken: 'r' };
-  const body = { text: 'the same line again\n'.repeat(200) };
-  const json = Buffer.from(JSON.stringify(body));
-  const bodyStream = (ring: ReturnType<typeof parseKeyRing>, sealed: string, id: string): Buffer => {
-    const plain = unseal(ring, sealed, id);
-    return plain.subarray(4 + plain.readUInt32BE(0));
-  };
-
-  it('stores a body shorter than storeBelow without compression, and compresses one as long or longer', async () => {
-    const ring = parseKeyRing(k1);
-    const stored = await sealSecret(ring, { body, session }, 'job4', json.length + 1);
-    expect(bodyStream(ring, stored, 'job4').equals(storedDeflate(json))).toBe(true);
-    expect(await unsealSecret(ring, stored, 'job4')).toEqual({ body, session });
-    for (const storeBelow of [json.length, 0, -1, Number.NEGATIVE_INFINITY]) {
-      const compressed = await sealSecret(ring, { body, session }, 'job4', storeBelow);
-      expect(bodyStream(ring, compressed, 'job4').equals(deflateRawSync(json, { level: constants.Z_BEST_SPEED }))).toBe(true);
-    }
-  });
-
-  it('is read by the unseal of earlier builds (zlib inflates the stored stream)', async () => {
-    const ring = parseKeyRing(k1);
-    const stored = await sealSecret(ring, { body, session }, 'job5', Number.POSITIVE_INFINITY);
-    expect(JSON.parse(inflateRawSync(bodyStream(ring, stored, 'job5')).toString())).toEqual(body);
   });
 });

@@ -13,14 +13,12 @@ import {
   QueueUnavailableError,
   type BounceFailure,
   type DeliverResult,
-  type EnqueueResult,
   type MessageQueue,
   type QueuedJob,
   type QueueOptions,
   type RecipientOutcome,
 } from '../src/index.js';
-import { parseKeyRing, seal, unseal } from '../src/crypto.js';
-import { readStored } from '../src/secret.js';
+import { parseKeyRing, seal } from '../src/crypto.js';
 import type { JobData } from '../src/job-data.js';
 import { startRedisProxy } from '@cakemail-smtp/testkit';
 import { newKey, queueName, sleep, startAofRedis, waitFor, type AofRedis } from './helpers.js';
@@ -312,47 +310,6 @@ describe('QUEUE_MAX_BYTES', () => {
     q.startWorkers({ concurrency: 1, deliver: scripted(() => ({ kind: 'accepted' })).deliver, bounce: recordingBounce().bounce });
     await waitFor('delivery', empty(q));
     expect((await q.enqueue(message(['a@example.net']))).status).toBe('queued');
-  });
-
-  /** Whether the job `id` holds its body as it is (stored deflate blocks) rather than compressed. */
-  async function storedAsItIs(q: MessageQueue<Body, Session>, id: string): Promise<boolean> {
-    const data = JSON.parse((await client.hget(`smtp-gateway:${q.options.name}:${id}`, 'data')) as string) as JobData;
-    const plain = unseal(parseKeyRing(`k1:${key1}`), data.sealed, id);
-    return readStored(plain.subarray(4 + plain.readUInt32BE(0))) !== undefined;
-  }
-  const queued = (r: EnqueueResult): { id: string; size: number } => {
-    if (r.status !== 'queued') throw new Error(`not queued: ${r.status}`);
-    return r;
-  };
-
-  it('stores bodies as they are while the queue holds under 1/16 of the cap, compressed past it and without a cap', async () => {
-    const text = 'the same line again\n'.repeat(1000); // 20 KB that deflates to a few hundred bytes
-    const q = await open({ maxBytes: 1_000_000 });
-    const results = [];
-    for (let i = 0; i < 5; i++) results.push(queued(await q.enqueue(message([`r${i}@example.net`], { text }))));
-    const forms = await Promise.all(results.map((r) => storedAsItIs(q, r.id)));
-    // The first: what the queue holds is not known yet. Then 62,500 bytes of room: two 28 KB messages.
-    expect(forms).toEqual([false, true, true, false, false]);
-    expect(results.map((r) => r.size > 20_000)).toEqual(forms);
-    const uncapped = await open();
-    const free = queued(await uncapped.enqueue(message(['a@example.net'], { text })));
-    expect(queued(await uncapped.enqueue(message(['a@example.net'], { text }))).size).toBe(free.size);
-    expect(await storedAsItIs(uncapped, free.id)).toBe(false);
-    // Either form is delivered the same.
-    const { deliver, calls } = scripted(() => ({ kind: 'accepted' }));
-    q.startWorkers({ concurrency: 2, deliver, bounce: recordingBounce().bounce });
-    await waitFor('delivery', empty(q));
-    expect(calls).toHaveLength(5);
-    for (const call of calls) expect(call.job.body.text).toBe(text);
-  });
-
-  it('compresses a body that would fill the room left below 1/16 of the cap, so a message that fits compressed is taken', async () => {
-    const q = await open({ maxBytes: 100_000 });
-    queued(await q.enqueue(message(['a@example.net'])));
-    // 200 KB as it is, a few hundred bytes compressed: stored as it is it would pass the cap.
-    const big = queued(await q.enqueue(message(['b@example.net'], { text: 'the same line again\n'.repeat(10_000) })));
-    expect(big.size).toBeLessThan(10_000);
-    expect(await storedAsItIs(q, big.id)).toBe(false);
   });
 });
 
