@@ -108,6 +108,7 @@ export function createGateway(config: Config, deps: GatewayDeps): Gateway {
         (relay = createRelayBackend(config.relay, {
           logger,
           onBounce: metrics.bounce,
+          onUpstreamAttempt: metrics.upstream,
           ...(accepted ? { store: accepted, inflight: accepted.inflight } : {}),
           ...(deps.onRelayed ? { onRelayed: deps.onRelayed } : {}),
           ...(queue && queueConfig ? { queue: { mode: queueConfig.mode, queue, maxAgeMs: queueConfig.maxAgeMs } } : {}),

@@ -2,7 +2,8 @@
  * Prometheus metrics on a private registry, prefix `smtp_gateway_`, base units,
  * `_total` on counters. No addresses or usernames in labels.
  */
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { UpstreamAttempt } from '@cakemail-smtp/cakemail';
 import type { CountHook, SmtpEvent } from '@cakemail-smtp/smtp-core';
 
 export interface GatewayMetrics {
@@ -17,6 +18,8 @@ export interface GatewayMetrics {
   certificateExpiry(read: () => Date): void;
   /** A delivery status notification sent, or failed. */
   readonly bounce: (result: 'sent' | 'failed') => void;
+  /** An HTTP attempt to Cakemail's API ended (the client's `onAttempt`). */
+  readonly upstream: (attempt: UpstreamAttempt) => void;
 }
 
 export function createMetrics(): GatewayMetrics {
@@ -39,6 +42,32 @@ export function createMetrics(): GatewayMetrics {
     registers: [registry],
   });
   for (const result of ['sent', 'failed']) bounces.inc({ result }, 0);
+
+  const upstreamRequests = new Counter({
+    name: 'smtp_gateway_cakemail_requests_total',
+    help: "HTTP attempts to Cakemail's API (each retry counts), by call and outcome (2xx|3xx|4xx|429|5xx|timeout|network|aborted).",
+    labelNames: ['call', 'outcome'],
+    registers: [registry],
+  });
+  const upstreamSeconds = new Histogram({
+    name: 'smtp_gateway_cakemail_request_duration_seconds',
+    help: "Time of each HTTP attempt to Cakemail's API, answered or not, by call.",
+    labelNames: ['call'],
+    buckets: [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  });
+  // The label sets are few (five calls, eight outcomes): each is looked up once, not per attempt.
+  const upstreamChildren = new Map<string, { readonly count: { inc(): void }; readonly time: { observe(v: number): void } }>();
+  const upstream = ({ call, outcome, seconds }: UpstreamAttempt): void => {
+    const key = `${call} ${outcome}`;
+    let child = upstreamChildren.get(key);
+    if (child === undefined) {
+      child = { count: upstreamRequests.labels(call, outcome), time: upstreamSeconds.labels(call) };
+      upstreamChildren.set(key, child);
+    }
+    child.count.inc();
+    child.time.observe(seconds);
+  };
 
   let readSessions = (): number => 0;
   new Gauge({
@@ -72,6 +101,7 @@ export function createMetrics(): GatewayMetrics {
     registry,
     count: (event, reason) => counters[event].inc({ reason }),
     bounce: (result) => bounces.inc({ result }),
+    upstream,
     sessions(read) {
       readSessions = read;
     },

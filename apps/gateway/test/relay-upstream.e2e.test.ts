@@ -34,6 +34,27 @@ describe('upstream answers to POST /v2/emails', () => {
 
   const validation = { detail: [{ loc: ['body', 'content', 'html'], msg: 'ensure this value has at least 1 characters', type: 'value_error.any_str.min_length' }] };
 
+  /** The value of each series on /metrics whose name starts with `prefix`. */
+  async function series(prefix: string): Promise<Map<string, number>> {
+    const text = await (await fetch(`http://127.0.0.1:${gw.ports.ops}/metrics`)).text();
+    const lines = text.split('\n').filter((l) => l.startsWith(prefix));
+    return new Map(lines.map((l) => [l.slice(0, l.lastIndexOf(' ')), Number(l.slice(l.lastIndexOf(' ') + 1))]));
+  }
+
+  it('counts each attempt to Cakemail by call and outcome, with its time, on /metrics', async () => {
+    const before = await series('smtp_gateway_cakemail_request');
+    gw.fake.faults.set('send', { status: 503, times: 1 });
+    expect((await gw.send({ from: FROM, to: 'metrics@example.net', subject: 'm', text: 'm' })).line).toMatch(QUEUED);
+    const after = await series('smtp_gateway_cakemail_request');
+    const delta = (name: string): number => (after.get(name) ?? 0) - (before.get(name) ?? 0);
+    expect(delta('smtp_gateway_cakemail_requests_total{call="POST /v2/emails",outcome="5xx"}')).toBe(1);
+    expect(delta('smtp_gateway_cakemail_requests_total{call="POST /v2/emails",outcome="2xx"}')).toBe(1);
+    expect(delta('smtp_gateway_cakemail_request_duration_seconds_count{call="POST /v2/emails"}')).toBe(2);
+    expect(delta('smtp_gateway_cakemail_request_duration_seconds_bucket{le="30",call="POST /v2/emails"}')).toBe(2);
+    // The login and the caches' lookups before it were counted too, under their own calls.
+    expect(after.get('smtp_gateway_cakemail_requests_total{call="POST /token",outcome="2xx"}')).toBeGreaterThanOrEqual(1);
+  });
+
   it.each<{ name: string; fault: Fault; line: string; calls: number; accepted: number }>([
     { name: '201 rejected', fault: { sendStatus: 'rejected' }, line: '550 5.6.0 Cakemail rejected the message (status rejected)', calls: 1, accepted: 1 },
     { name: '201 error', fault: { sendStatus: 'error' }, line: '550 5.6.0 Cakemail rejected the message (status error)', calls: 1, accepted: 1 },

@@ -36,6 +36,22 @@ export interface CakemailClientOptions {
   readonly connections: number;
   /** For tests. */
   readonly random?: () => number;
+  /** Told of each HTTP attempt when it ends (metrics); what it throws is ignored. */
+  readonly onAttempt?: (attempt: UpstreamAttempt) => void;
+}
+
+/**
+ * How an HTTP attempt ended: its status class (429 apart), or, without an answer, `timeout`,
+ * `network` (refused, reset, DNS) or `aborted` (the caller's signal).
+ */
+export type UpstreamOutcome = '2xx' | '3xx' | '4xx' | '429' | '5xx' | 'timeout' | 'network' | 'aborted';
+
+export interface UpstreamAttempt {
+  /** The call, method and path without the query, e.g. `POST /v2/emails`. */
+  readonly call: string;
+  readonly outcome: UpstreamOutcome;
+  /** From the dispatch to the answer's end, or to the failure. */
+  readonly seconds: number;
 }
 
 export interface CallOptions {
@@ -127,6 +143,7 @@ export class CakemailClient {
   readonly #maxDelay: number;
   readonly #maxAttempts: number;
   readonly #random: () => number;
+  readonly #onAttempt: ((attempt: UpstreamAttempt) => void) | undefined;
 
   constructor(options: CakemailClientOptions) {
     const url = new URL(options.apiUrl);
@@ -137,6 +154,7 @@ export class CakemailClient {
     this.#maxDelay = options.retry?.maxDelayMs ?? 5000;
     this.#maxAttempts = options.retry?.maxAttempts ?? 6;
     this.#random = options.random ?? Math.random;
+    this.#onAttempt = options.onAttempt;
     if (options.dispatcher) {
       this.#dispatcher = options.dispatcher;
       this.#ownsDispatcher = false;
@@ -290,9 +308,12 @@ export class CakemailClient {
     }
 
     const call = new Call(timeoutMs, signal);
+    const started = this.#onAttempt === undefined ? 0 : performance.now();
+    let outcome: UpstreamOutcome = 'network';
     try {
       this.#dispatcher.dispatch({ origin: this.#origin, path, method: spec.method, headers, body: body ?? null }, call);
       const { status, text, retryAfter } = await call.answer;
+      outcome = status === 429 ? '429' : status < 300 ? '2xx' : status < 400 ? '3xx' : status < 500 ? '4xx' : '5xx';
       const json = parseJson(text);
       if (status >= 200 && status < 300) {
         if (json === undefined) {
@@ -306,9 +327,13 @@ export class CakemailClient {
     } catch (err) {
       if (err instanceof CakemailError) throw err;
       if (call.timedOut) {
+        outcome = 'timeout';
         throw new CakemailError('temporary', `Cakemail ${name} timed out after ${timeoutMs} ms`, { reason: 'timeout' });
       }
-      if (signal?.aborted === true) throw abortedError(name);
+      if (signal?.aborted === true) {
+        outcome = 'aborted';
+        throw abortedError(name);
+      }
       const code = (err as { code?: unknown }).code;
       throw new CakemailError('temporary', `Cakemail ${name} failed: ${typeof code === 'string' ? code : 'network error'}`, {
         reason: 'network',
@@ -316,6 +341,13 @@ export class CakemailClient {
       });
     } finally {
       call.done();
+      if (this.#onAttempt !== undefined) {
+        try {
+          this.#onAttempt({ call: name, outcome, seconds: (performance.now() - started) / 1000 });
+        } catch {
+          // metrics never fail a call
+        }
+      }
     }
   }
 }

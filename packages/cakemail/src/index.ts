@@ -6,6 +6,6 @@ export type { QueueMode, RelayQueue, QueuedBody, QueuedSession, QueueHandlers } 
 export type { RelayObserver } from './relay/observer.js';
 export { RedisAcceptedStore } from './relay/redis-accepted-store.js';
 export { CakemailClient } from './client.js';
-export type { CallOptions, SenderInfo, TokenResult } from './client.js';
+export type { CallOptions, SenderInfo, TokenResult, UpstreamAttempt, UpstreamOutcome } from './client.js';
 export { CakemailError, isMfaChallenge } from './errors.js';
 export { GATEWAY_LIST_NAME } from './lists.js';

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { CakemailClient, timerFor } from '../src/client.js';
+import { CakemailClient, timerFor, type UpstreamAttempt } from '../src/client.js';
 import { CakemailError, isMfaChallenge, parseRetryAfter } from '../src/errors.js';
 import { okToken, startStub, type Stub, type StubAnswer, type StubRequest } from './helpers/stub-api.js';
 
@@ -14,7 +14,14 @@ afterEach(async () => {
 
 async function setup(
   handler: (req: StubRequest, n: number) => StubAnswer | Promise<StubAnswer>,
-  opts: { timeoutMs?: number; random?: () => number; baseDelayMs?: number; maxAttempts?: number; connections?: number } = {},
+  opts: {
+    timeoutMs?: number;
+    random?: () => number;
+    baseDelayMs?: number;
+    maxAttempts?: number;
+    connections?: number;
+    onAttempt?: (attempt: UpstreamAttempt) => void;
+  } = {},
 ): Promise<{ stub: Stub; client: CakemailClient }> {
   let n = 0;
   stub = await startStub((req) => handler(req, n++));
@@ -24,6 +31,7 @@ async function setup(
     connections: opts.connections ?? 8,
     random: opts.random ?? (() => 0),
     retry: { baseDelayMs: opts.baseDelayMs ?? 10, maxAttempts: opts.maxAttempts ?? 6 },
+    ...(opts.onAttempt === undefined ? {} : { onAttempt: opts.onAttempt }),
   });
   return { stub, client };
 }
@@ -285,6 +293,61 @@ describe('a caller\'s signal (a queue worker shutting down)', () => {
     const again = await failure(client.listSenders('tok', 1, { deadline: Date.now() + 20_000, signal: controller.signal }));
     expect(again.reason).toBe('aborted');
     expect(stub.calls).toHaveLength(1);
+  });
+});
+
+describe('onAttempt (the gateway\'s upstream metrics)', () => {
+  const email = { email: 'a@b' } as never;
+
+  it('tells each attempt its call, its outcome and its time, retries included', async () => {
+    const seen: UpstreamAttempt[] = [];
+    const { client } = await setup(
+      (req, n) =>
+        req.method === 'POST'
+          ? n === 3
+            ? { status: 429, json: {} }
+            : n === 4
+              ? { ...queued(), delayMs: 60 }
+              : { status: 400, json: { detail: [{ msg: 'bad' }] } }
+          : n === 0
+            ? { status: 500, json: {} }
+            : n === 1
+              ? { status: 0, reset: true }
+              : { status: 200, json: { pagination: { page: 1, per_page: 100 }, data: [] } },
+      { onAttempt: (a) => seen.push(a) },
+    );
+    await client.listSenders('tok', 1, soon());
+    await client.sendEmail('tok', 1, email, soon());
+    await failure(client.sendEmail('tok', 1, email, soon()));
+    expect(seen.map((a) => `${a.call} ${a.outcome}`)).toEqual([
+      'GET /brands/default/senders 5xx',
+      'GET /brands/default/senders network',
+      'GET /brands/default/senders 2xx',
+      'POST /v2/emails 429',
+      'POST /v2/emails 2xx',
+      'POST /v2/emails 4xx',
+    ]);
+    expect(seen[4]?.seconds).toBeGreaterThanOrEqual(0.05);
+    expect(seen[4]?.seconds).toBeLessThan(5);
+  });
+
+  it('tells a timeout and an abort apart from a network error', async () => {
+    const seen: UpstreamAttempt[] = [];
+    const { client } = await setup(() => ({ ...queued(), delayMs: 5000 }), { timeoutMs: 100, maxAttempts: 1, onAttempt: (a) => seen.push(a) });
+    await failure(client.listSenders('tok', 1, soon()));
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 50);
+    await failure(client.sendEmail('tok', 1, email, { deadline: Date.now() + 20_000, signal: controller.signal }));
+    expect(seen.map((a) => a.outcome)).toEqual(['timeout', 'aborted']);
+  });
+
+  it('never fails a call for an observer that throws', async () => {
+    const { client } = await setup(() => queued('fine'), {
+      onAttempt: () => {
+        throw new Error('metrics broke');
+      },
+    });
+    expect((await client.sendEmail('tok', 1, email, soon())).id).toBe('fine');
   });
 });
 

@@ -9,7 +9,7 @@ import type { Dispatcher } from 'undici';
 import { QUEUE_DEFAULTS } from '@cakemail-smtp/queue';
 import type { Backend } from '@cakemail-smtp/smtp-core';
 import { CakemailAuthenticator } from '../auth.js';
-import { CakemailClient } from '../client.js';
+import { CakemailClient, type UpstreamAttempt } from '../client.js';
 import { ListResolver } from '../lists.js';
 import { SenderDirectory } from '../senders.js';
 import type { EmailType, Logger } from '../types.js';
@@ -73,6 +73,8 @@ export interface RelayDeps {
   readonly client?: CakemailClient;
   /** For the default client, e.g. in tests. */
   readonly dispatcher?: Dispatcher;
+  /** For the default client: told of each HTTP attempt to Cakemail (metrics). */
+  readonly onUpstreamAttempt?: (attempt: UpstreamAttempt) => void;
   readonly authenticator?: CakemailAuthenticator;
   readonly senders?: SenderDirectory;
   readonly lists?: ListResolver;
@@ -109,6 +111,7 @@ export function createRelayBackend(config: RelayConfig, deps: RelayDeps): RelayB
       timeoutMs: config.timeoutMs,
       connections: config.connections,
       ...(deps.dispatcher === undefined ? {} : { dispatcher: deps.dispatcher }),
+      ...(deps.onUpstreamAttempt === undefined ? {} : { onAttempt: deps.onUpstreamAttempt }),
     });
   // Stale-if-unavailable only with a queue: without one, the client's retry is the recovery.
   const staleIfUnavailableMs = deps.queue === undefined ? 0 : QUEUE_STALE_IF_UNAVAILABLE_MS;
