@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_ACCOUNT_ID, DEFAULT_SENDER, MULTI_ACCOUNT_USER, OTHER_ACCOUNT_ID, OTHER_ACCOUNT_SENDER, type SentEmail } from '@cakemail-smtp/testkit';
-import { lineOf, startGateway, textMessage, type RunningGateway } from './e2e-helpers.js';
+import { lineOf, scrapeMetrics, startGateway, textMessage, type RunningGateway } from './e2e-helpers.js';
 
 const FROM = DEFAULT_SENDER.email;
 const FAST = { CAKEMAIL_TIMEOUT_MS: '1000', UPSTREAM_DEADLINE_MS: '3000' };
@@ -33,9 +33,7 @@ async function afterClose(gw: RunningGateway, check: () => void | Promise<void>)
 }
 
 async function metric(gw: RunningGateway, result: 'sent' | 'failed'): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${gw.ports.ops}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`smtp_gateway_bounces_total{result="${result}"}`));
-  return Number(line?.split(' ')[1]);
+  return Number((await scrapeMetrics(gw.ports.ops)).get(`smtp_gateway_bounces_total{result="${result}"}`));
 }
 
 describe('delivery status notifications for recipients refused after others were accepted', () => {

@@ -6,12 +6,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_SENDER } from '@cakemail-smtp/testkit';
-import { lineOf, startGateway, textMessage, type RunningGateway } from './e2e-helpers.js';
+import { lineOf, scrapeMetrics, startGateway, textMessage, type RunningGateway } from './e2e-helpers.js';
 
 async function metric(gw: RunningGateway, line: string): Promise<number | undefined> {
-  const text = await (await fetch(`http://127.0.0.1:${gw.ports.ops}/metrics`)).text();
-  const found = text.split('\n').find((l) => l.startsWith(`${line} `));
-  return found === undefined ? undefined : Number(found.slice(line.length + 1));
+  return (await scrapeMetrics(gw.ports.ops)).get(line);
 }
 
 /** Sends that reached the fake, answered or not (calls() records them once answered). */

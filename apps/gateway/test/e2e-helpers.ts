@@ -206,6 +206,21 @@ export function sentTo(fake: FakeCakemail, email: string): SentEmail[] {
   return fake.sent().filter((e) => e.body.email === email);
 }
 
+/**
+ * Every series on a gateway's `/metrics` (at its ops port) and its value, keyed by the series as
+ * written there, e.g. `smtp_gateway_bounces_total{result="sent"}`.
+ */
+export async function scrapeMetrics(opsPort: number): Promise<Map<string, number>> {
+  const text = await (await fetch(`http://127.0.0.1:${opsPort}/metrics`)).text();
+  const series = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const space = line.lastIndexOf(' ');
+    if (line === '' || line.startsWith('#') || space === -1) continue;
+    series.set(line.slice(0, space), Number(line.slice(space + 1)));
+  }
+  return series;
+}
+
 /** Secrets that must never show up in logs or replies: the fake's token prefixes and the passwords. */
 export const TOKEN_PATTERN = /fake-(?:at|rt)-[A-Za-z0-9_-]+/;
 

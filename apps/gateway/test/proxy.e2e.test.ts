@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from 'node:net';
 import { DEFAULT_SENDER, DEFAULT_USER, authenticated, freePort, greeted, startHaproxy, type Haproxy } from '@cakemail-smtp/testkit';
-import { startGateway, textMessage, type RunningGateway } from './e2e-helpers.js';
+import { scrapeMetrics, startGateway, textMessage, type RunningGateway } from './e2e-helpers.js';
 
 describe.each([
   ['send-proxy-v2', 'v2'],
@@ -34,11 +34,7 @@ describe.each([
     await gw?.close();
   });
 
-  const metric = async (line: string): Promise<number> => {
-    const text = await (await fetch(`http://127.0.0.1:${gw.ports.ops}/metrics`)).text();
-    const found = text.split('\n').find((l) => l.startsWith(`${line} `));
-    return found ? Number(found.slice(line.length + 1)) : 0;
-  };
+  const metric = async (line: string): Promise<number> => (await scrapeMetrics(gw.ports.ops)).get(line) ?? 0;
 
   it('two clients each get their own per-IP limit; the logs name them', async () => {
     const via = { ...gw.client, port: haproxy.ports[0] as number };

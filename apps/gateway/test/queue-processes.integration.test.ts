@@ -20,6 +20,7 @@ import {
   type FakeCakemail,
   type SentEmail,
 } from '@cakemail-smtp/testkit';
+import { scrapeMetrics } from './e2e-helpers.js';
 import { eventually, queueEnv, startAofRedis, type AofRedis } from './queue-helpers.js';
 
 const main = fileURLToPath(new URL('../dist/main.js', import.meta.url));
@@ -112,9 +113,7 @@ const sendsTo = (email: string): number => fake.sent().filter((e) => !isBounce(e
 
 /** A counter's value on a replica's /metrics (0 when absent). */
 async function metric(g: Gateway, name: string, labels = ''): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${g.opsPort}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${name}${labels ? `{${labels}}` : ''} `));
-  return line === undefined ? 0 : Number(line.split(' ')[1]);
+  return (await scrapeMetrics(g.opsPort)).get(`${name}${labels ? `{${labels}}` : ''}`) ?? 0;
 }
 
 it('kill -9 while delivering, then a restart: every recipient delivered; duplicates only the sends in flight, counted, at most QUEUE_CONCURRENCY', async () => {

@@ -6,7 +6,7 @@
 import { execFile } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DEFAULT_SENDER, DEFAULT_USER, type Fault, type FakeCakemail } from '@cakemail-smtp/testkit';
-import { lineOf, sentTo, useGateway, startGateway, textMessage, type RunningGateway } from './e2e-helpers.js';
+import { lineOf, scrapeMetrics, sentTo, useGateway, startGateway, textMessage, type RunningGateway } from './e2e-helpers.js';
 
 const FROM = DEFAULT_SENDER.email;
 const QUEUED = /^250 2\.0\.0 Ok: queued as ([0-9a-f-]{36})$/;
@@ -34,18 +34,11 @@ describe('upstream answers to POST /v2/emails', () => {
 
   const validation = { detail: [{ loc: ['body', 'content', 'html'], msg: 'ensure this value has at least 1 characters', type: 'value_error.any_str.min_length' }] };
 
-  /** The value of each series on /metrics whose name starts with `prefix`. */
-  async function series(prefix: string): Promise<Map<string, number>> {
-    const text = await (await fetch(`http://127.0.0.1:${gw.ports.ops}/metrics`)).text();
-    const lines = text.split('\n').filter((l) => l.startsWith(prefix));
-    return new Map(lines.map((l) => [l.slice(0, l.lastIndexOf(' ')), Number(l.slice(l.lastIndexOf(' ') + 1))]));
-  }
-
   it('counts each attempt to Cakemail by call and outcome, with its time, on /metrics', async () => {
-    const before = await series('smtp_gateway_cakemail_request');
+    const before = await scrapeMetrics(gw.ports.ops);
     gw.fake.faults.set('send', { status: 503, times: 1 });
     expect((await gw.send({ from: FROM, to: 'metrics@example.net', subject: 'm', text: 'm' })).line).toMatch(QUEUED);
-    const after = await series('smtp_gateway_cakemail_request');
+    const after = await scrapeMetrics(gw.ports.ops);
     const delta = (name: string): number => (after.get(name) ?? 0) - (before.get(name) ?? 0);
     expect(delta('smtp_gateway_cakemail_requests_total{call="POST /v2/emails",outcome="5xx"}')).toBe(1);
     expect(delta('smtp_gateway_cakemail_requests_total{call="POST /v2/emails",outcome="2xx"}')).toBe(1);
