@@ -157,6 +157,8 @@ async function main(): Promise<void> {
 
   const startServer = (kind: Kind, scenario: string, extraEnv: Record<string, string> = {}): Promise<Child> => {
     const label = `${kind} (${scenario})`;
+    const profileArgs = (who: string): string[] =>
+      args.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${who}-${scenario.replace(/\W+/g, '-')}.cpuprofile`] : [];
     switch (kind) {
       case 'before':
         return startChild({
@@ -172,7 +174,7 @@ async function main(): Promise<void> {
           core: cores?.server,
           nodeArgs: [
             ...gatewayNodeArgs,
-            ...(args.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=gateway-${scenario.replace(/\W+/g, '-')}.cpuprofile`] : []),
+            ...profileArgs('gateway'),
           ],
           env: { ...gatewayEnv, ...extraEnv },
         });
@@ -181,6 +183,7 @@ async function main(): Promise<void> {
           name: label,
           script: 'floor-child.js',
           core: cores?.server,
+          nodeArgs: profileArgs('floor'),
           env: {
             ...baseEnv,
             TLS_CERT_PATH: certs.certPath,
@@ -202,6 +205,8 @@ async function main(): Promise<void> {
   const server = (child: Child): Server => ({ target: { host: '127.0.0.1', port: child.port }, pid: child.pid });
 
   let foreignMax = 0;
+  /** Every round's own result, by scenario and kind, for the JSON file (the table shows their medians). */
+  const eachRound: Record<string, unknown> = {};
   /**
    * Fresh servers of the kinds given for one scenario, all on the server core, driven in turn
    * (gateway, floor, sink, gateway, …) for `rounds` rounds; each kind's rounds combined by median.
@@ -240,6 +245,7 @@ async function main(): Promise<void> {
           foreignMax = Math.max(foreignMax, (systemBusyMicros() - sys0 - ours) / ((performance.now() - t0) * 1000));
         }
       }
+      eachRound[scenario] = Object.fromEntries(results);
       return Object.fromEntries(kinds.map((k) => [k, combineRounds(results.get(k) ?? [])])) as Record<K, T>;
     } finally {
       await stopAll();
@@ -511,7 +517,7 @@ async function main(): Promise<void> {
   }
   if (args.profile) log(`profiles: ${profileDir} (summarise: node bench/dist/profile-summary.js FILE [TOP] [SKIP_MS])`);
   const json = args.json ?? join(tmpdir(), 'cakemail-smtp-bench.json');
-  writeFileSync(json, `${JSON.stringify({ quick, date: new Date().toISOString(), machine, rows, targets, results, notes }, null, 2)}\n`);
+  writeFileSync(json, `${JSON.stringify({ quick, date: new Date().toISOString(), machine, rows, targets, results, notes, rounds: eachRound }, null, 2)}\n`);
   log(`results: ${json}`);
   log(`run time: ${elapsed()}`);
   if (liveChildren() > 0) problems.push(`${liveChildren()} child process(es) still running`);

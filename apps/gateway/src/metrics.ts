@@ -2,9 +2,10 @@
  * Prometheus metrics on a private registry, prefix `smtp_gateway_`, base units,
  * `_total` on counters. No addresses or usernames in labels.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { UpstreamAttempt } from '@cakemail-smtp/cakemail';
 import type { CountHook, SmtpEvent } from '@cakemail-smtp/smtp-core';
+import { type CounterChild, type HistogramChild, TalliedCounter, TalliedHistogram } from './tally.js';
 
 export interface GatewayMetrics {
   readonly registry: Registry;
@@ -22,17 +23,36 @@ export interface GatewayMetrics {
   readonly upstream: (attempt: UpstreamAttempt) => void;
 }
 
+/** One SMTP event's counter: an increment for a reason, its child looked up once per reason. */
+type EventCounter = (reason: string) => void;
+
+function eventCounter(counter: TalliedCounter<'reason'>): EventCounter {
+  const children = new Map<string, CounterChild>();
+  return (reason) => {
+    let child = children.get(reason);
+    if (child === undefined) {
+      child = counter.child({ reason });
+      children.set(reason, child);
+    }
+    child.inc();
+  };
+}
+
 export function createMetrics(): GatewayMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'smtp_gateway_' });
 
-  const counters: Record<SmtpEvent, Counter<'reason'>> = {
-    connection: new Counter({ name: 'smtp_gateway_connections_total', help: 'SMTP connections accepted, by listener (reason=starttls|implicit).', labelNames: ['reason'], registers: [registry] }),
-    tls_handshake_failure: new Counter({ name: 'smtp_gateway_tls_handshake_failures_total', help: 'TLS handshakes that failed or timed out, by reason.', labelNames: ['reason'], registers: [registry] }),
-    proxy_header_failure: new Counter({ name: 'smtp_gateway_proxy_header_failures_total', help: 'Connections from a trusted balancer closed for an invalid or missing PROXY protocol header, by reason (invalid|missing).', labelNames: ['reason'], registers: [registry] }),
-    auth: new Counter({ name: 'smtp_gateway_auth_total', help: 'AUTH attempts, by result (success|failure|error).', labelNames: ['reason'], registers: [registry] }),
-    limit: new Counter({ name: 'smtp_gateway_limit_rejections_total', help: 'Things refused by a limit or edge defence, by reason.', labelNames: ['reason'], registers: [registry] }),
-    message: new Counter({ name: 'smtp_gateway_messages_total', help: 'Message transactions, by result (accepted|temporary|permanent).', labelNames: ['reason'], registers: [registry] }),
+  const event = (name: string, help: string): EventCounter => eventCounter(new TalliedCounter({ name, help, labelNames: ['reason'], registers: [registry] }));
+  const counters: Record<SmtpEvent, EventCounter> = {
+    connection: event('smtp_gateway_connections_total', 'SMTP connections accepted, by listener (reason=starttls|implicit).'),
+    tls_handshake_failure: event('smtp_gateway_tls_handshake_failures_total', 'TLS handshakes that failed or timed out, by reason.'),
+    proxy_header_failure: event(
+      'smtp_gateway_proxy_header_failures_total',
+      'Connections from a trusted balancer closed for an invalid or missing PROXY protocol header, by reason (invalid|missing).',
+    ),
+    auth: event('smtp_gateway_auth_total', 'AUTH attempts, by result (success|failure|error).'),
+    limit: event('smtp_gateway_limit_rejections_total', 'Things refused by a limit or edge defence, by reason.'),
+    message: event('smtp_gateway_messages_total', 'Message transactions, by result (accepted|temporary|permanent).'),
   };
 
   const bounces = new Counter({
@@ -43,30 +63,34 @@ export function createMetrics(): GatewayMetrics {
   });
   for (const result of ['sent', 'failed']) bounces.inc({ result }, 0);
 
-  const upstreamRequests = new Counter({
+  const upstreamRequests = new TalliedCounter({
     name: 'smtp_gateway_cakemail_requests_total',
     help: "HTTP attempts to Cakemail's API (each retry counts), by call and outcome (2xx|3xx|4xx|429|5xx|timeout|network|aborted).",
     labelNames: ['call', 'outcome'],
     registers: [registry],
   });
-  const upstreamSeconds = new Histogram({
+  const upstreamSeconds = new TalliedHistogram({
     name: 'smtp_gateway_cakemail_request_duration_seconds',
     help: "Time of each HTTP attempt to Cakemail's API, answered or not, by call.",
-    labelNames: ['call'],
+    labelName: 'call',
     buckets: [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [registry],
   });
-  // The label sets are few (five calls, eight outcomes): each is looked up once, not per attempt.
-  const upstreamChildren = new Map<string, { readonly count: { inc(): void }; readonly time: { observe(v: number): void } }>();
+  // The label sets are few (five calls, eight outcomes): each child is looked up once.
+  const upstreamChildren = new Map<string, { readonly time: HistogramChild; readonly outcomes: Map<string, CounterChild> }>();
   const upstream = ({ call, outcome, seconds }: UpstreamAttempt): void => {
-    const key = `${call} ${outcome}`;
-    let child = upstreamChildren.get(key);
-    if (child === undefined) {
-      child = { count: upstreamRequests.labels(call, outcome), time: upstreamSeconds.labels(call) };
-      upstreamChildren.set(key, child);
+    let byCall = upstreamChildren.get(call);
+    if (byCall === undefined) {
+      byCall = { time: upstreamSeconds.child(call), outcomes: new Map() };
+      upstreamChildren.set(call, byCall);
     }
-    child.count.inc();
-    child.time.observe(seconds);
+    let count = byCall.outcomes.get(outcome);
+    if (count === undefined) {
+      count = upstreamRequests.child({ call, outcome });
+      byCall.outcomes.set(outcome, count);
+    }
+    count.inc();
+    byCall.time.observe(seconds);
   };
 
   let readSessions = (): number => 0;
@@ -99,7 +123,7 @@ export function createMetrics(): GatewayMetrics {
 
   return {
     registry,
-    count: (event, reason) => counters[event].inc({ reason }),
+    count: (event, reason) => counters[event](reason),
     bounce: (result) => bounces.inc({ result }),
     upstream,
     sessions(read) {
