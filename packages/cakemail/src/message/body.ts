@@ -22,11 +22,16 @@ const ANSI_CSI = /\x1b\[[0-?]*[ -/]*[@-~]/g;
 // eslint-disable-next-line no-control-regex
 const BODY_CONTROL = /[\x00-\x08\x0b\x0e-\x1f\x7f]+/g;
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
-// eslint-disable-next-line no-control-regex
-const NEEDS_CLEANING = /[\x00-\x08\x0b\x0e-\x1f\x7f\ud800-\udfff]/;
+/**
+ * A text with none of them: TAB, LF, FF, CR, and everything from the space up but DEL and the
+ * surrogates (a valid pair too: the rare text that has one is checked by the replaces). One
+ * anchored run over the whole text, about twice as fast as searching for the first character
+ * that needs cleaning (which starts a match attempt at every position).
+ */
+const CLEAN = /^[\t\n\f\r\x20-\x7e\x80-\ud7ff\ue000-\uffff]*$/;
 
 /** A text or HTML part without the characters JSON would inflate (see above). */
 export function cleanBody(text: string): string {
-  if (!NEEDS_CLEANING.test(text)) return text;
+  if (CLEAN.test(text)) return text;
   return text.replace(ANSI_CSI, '').replace(BODY_CONTROL, '').replace(LONE_SURROGATE, '\ufffd');
 }
