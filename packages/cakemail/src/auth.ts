@@ -18,6 +18,7 @@
  *   when it nears expiry or after a 401, again one refresh for all sessions sharing it.
  */
 import { createHmac, randomBytes } from 'node:crypto';
+import { trimOldest } from './age-ordered.js';
 import type { CallOptions, TokenResult } from './client.js';
 import { CakemailError, errorLogFields } from './errors.js';
 import { loginFailure, type LoginFailure } from './outcomes.js';
@@ -313,22 +314,14 @@ export class CakemailAuthenticator {
   #remember(key: string, failure: LoginFailure): LoginFailure {
     if (this.#failureTtl > 0) {
       this.#failures.set(key, { failure, until: this.#now() + this.#failureTtl });
-      if (this.#failures.size > this.#maxEntries) {
-        const oldest = this.#failures.keys().next();
-        if (!oldest.done) this.#failures.delete(oldest.value);
-      }
+      trimOldest(this.#failures, this.#maxEntries);
     }
     return failure;
   }
 
   #evict(): void {
-    for (const map of [this.#cache, this.#byUser]) {
-      while (map.size > this.#maxEntries) {
-        const oldest = map.keys().next();
-        if (oldest.done) break;
-        map.delete(oldest.value);
-      }
-    }
+    trimOldest(this.#cache, this.#maxEntries);
+    trimOldest(this.#byUser, this.#maxEntries);
   }
 
   #keyOf(username: string, password: string): string {

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { trimOldest } from '../src/age-ordered.js';
 import { ACCEPTED_TTL_MS, MemoryAcceptedStore, acceptedKey } from '../src/relay/accepted-store.js';
+import { MemoryInflightMarks } from '../src/relay/inflight.js';
 
 describe('MemoryAcceptedStore', () => {
   it('remembers ids until their TTL ends', async () => {
@@ -26,13 +28,65 @@ describe('MemoryAcceptedStore', () => {
     expect(await store.get('d')).toBe('id-d');
   });
 
-  it('sweeps expired entries on put', async () => {
+  it('sweeps expired entries on put, at most once a second, never answering one meanwhile', async () => {
     const clock = { now: 0 };
     const store = new MemoryAcceptedStore({ now: () => clock.now });
     await store.put('old', 'x', 10);
     clock.now = 20;
-    await store.put('new', 'y', 10);
-    expect(store.size).toBe(1);
+    await store.put('new', 'y', 60_000);
+    expect(store.size).toBe(2); // swept at 0, next at 1000
+    clock.now = 1000;
+    await store.put('newer', 'z', 60_000);
+    expect(store.size).toBe(2);
+    expect(await store.get('new')).toBe('y');
+    clock.now = 1500;
+    await store.put('short', 'w', 10);
+    clock.now = 1600;
+    expect(await store.get('short')).toBeUndefined();
+  });
+
+  it('trims its oldest entries in batches: past the bound, down to 15/16 of it', async () => {
+    const store = new MemoryAcceptedStore({ maxEntries: 64 });
+    for (let i = 0; i < 64; i++) await store.put(`k${i}`, `id-${i}`, 60_000);
+    expect(store.size).toBe(64);
+    await store.put('k64', 'id-64', 60_000);
+    expect(store.size).toBe(60);
+    for (let i = 0; i < 5; i++) expect(await store.get(`k${i}`)).toBeUndefined();
+    expect(await store.get('k5')).toBe('id-5');
+    expect(await store.get('k64')).toBe('id-64');
+  });
+
+  it('keeps a key written again as the newest', async () => {
+    const store = new MemoryAcceptedStore({ maxEntries: 3 });
+    for (const k of ['a', 'b', 'c']) await store.put(k, `id-${k}`, 60_000);
+    await store.put('a', 'id-a2', 60_000);
+    await store.put('d', 'id-d', 60_000);
+    expect(await store.get('a')).toBe('id-a2');
+    expect(await store.get('b')).toBeUndefined();
+  });
+});
+
+describe('trimOldest', () => {
+  it('leaves a map within its bound alone, and trims one past it to 15/16 of the bound, oldest first', () => {
+    const map = new Map<number, number>();
+    for (let i = 0; i < 1000; i++) map.set(i, i);
+    trimOldest(map, 1000);
+    expect(map.size).toBe(1000);
+    map.set(1000, 1000);
+    trimOldest(map, 1000);
+    expect(map.size).toBe(1000 - 62);
+    expect([...map.keys()][0]).toBe(63);
+    expect(map.has(1000)).toBe(true);
+  });
+
+  it('trims a small map to its bound exactly', () => {
+    const map = new Map([
+      ['a', 1],
+      ['b', 2],
+      ['c', 3],
+    ]);
+    trimOldest(map, 2);
+    expect([...map.keys()]).toEqual(['b', 'c']);
   });
 });
 
@@ -44,5 +98,34 @@ describe('acceptedKey', () => {
     expect(k).not.toBe(acceptedKey(1, 'fq', 'bob@example.com'));
     expect(k).not.toBe(acceptedKey(1, 'fp', 'rob@example.com'));
     expect(k).not.toContain('bob');
+  });
+});
+
+describe('MemoryInflightMarks', () => {
+  it('lets one claim hold a key until it is released or expires', async () => {
+    const clock = { now: 0 };
+    const marks = new MemoryInflightMarks({ now: () => clock.now });
+    const token = await marks.claim('k', 100);
+    expect(token).toBeTypeOf('string');
+    expect(await marks.claim('k', 100)).toBeUndefined();
+    await marks.release('k', 'not-the-owner');
+    expect(await marks.claim('k', 100)).toBeUndefined();
+    await marks.release('k', token as string);
+    const again = await marks.claim('k', 100);
+    expect(again).toBeTypeOf('string');
+    clock.now = 100; // expired: anyone may claim it
+    expect(await marks.claim('k', 100)).toBeTypeOf('string');
+  });
+
+  it('sweeps expired marks at most once a second', async () => {
+    const clock = { now: 0 };
+    const marks = new MemoryInflightMarks({ now: () => clock.now });
+    await marks.claim('crashed', 10); // never released
+    clock.now = 20;
+    await marks.claim('a', 60_000);
+    expect(marks.size).toBe(2); // swept at 0, next at 1000
+    clock.now = 1000;
+    await marks.claim('b', 60_000);
+    expect(marks.size).toBe(2);
   });
 });

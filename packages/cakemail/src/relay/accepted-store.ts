@@ -7,6 +7,7 @@
  * memory implementation bounds both age (TTL, 24 h by default) and size (oldest first).
  */
 import { hash } from 'node:crypto';
+import { trimOldest } from '../age-ordered.js';
 import type { InflightMarks } from './inflight.js';
 
 export interface AcceptedStore {
@@ -41,10 +42,14 @@ export interface MemoryAcceptedStoreOptions {
   readonly now?: () => number;
 }
 
+/** Expired entries are swept from the front at most this often (get() never answers one). */
+const SWEEP_EVERY_MS = 1000;
+
 export class MemoryAcceptedStore implements AcceptedStore {
   readonly #entries = new Map<string, { readonly id: string; readonly expiresAt: number }>();
   readonly #max: number;
   readonly #now: () => number;
+  #nextSweep = 0;
 
   constructor(options: MemoryAcceptedStoreOptions = {}) {
     this.#max = options.maxEntries ?? 100_000;
@@ -62,9 +67,12 @@ export class MemoryAcceptedStore implements AcceptedStore {
   }
 
   async put(key: string, cakemailId: string, ttlMs: number = ACCEPTED_TTL_MS): Promise<void> {
+    const now = this.#now();
     this.#entries.delete(key); // re-insert: Map order is age order
-    this.#entries.set(key, { id: cakemailId, expiresAt: this.#now() + ttlMs });
-    this.#sweep();
+    this.#entries.set(key, { id: cakemailId, expiresAt: now + ttlMs });
+    // In batches, not an entry per put (age-ordered.ts): over the bound, or once a second.
+    if (now >= this.#nextSweep) this.#sweep(now);
+    trimOldest(this.#entries, this.#max);
   }
 
   async delete(key: string): Promise<void> {
@@ -75,12 +83,12 @@ export class MemoryAcceptedStore implements AcceptedStore {
     return this.#entries.size;
   }
 
-  #sweep(): void {
-    const now = this.#now();
-    // Oldest first: drop expired entries at the front, then anything over the bound.
+  /** Drops the expired entries at the front (oldest first) in one pass. */
+  #sweep(now: number): void {
+    this.#nextSweep = now + SWEEP_EVERY_MS;
     for (const [key, e] of this.#entries) {
-      if (this.#entries.size > this.#max || e.expiresAt <= now) this.#entries.delete(key);
-      else break;
+      if (e.expiresAt > now) break;
+      this.#entries.delete(key);
     }
   }
 }

@@ -24,6 +24,7 @@ import {
   type QueuedJob,
   type RecipientOutcome as QueueOutcome,
 } from '@cakemail-smtp/queue';
+import { trimOldest } from '../age-ordered.js';
 import type { AuthSession, SessionTokens } from '../auth.js';
 import type { CallOptions, SenderInfo } from '../client.js';
 import { CakemailError, errorLogFields } from '../errors.js';
@@ -255,10 +256,7 @@ class RestoredLogins {
     const login = this.#ctx.auth.restore(tokens, [accountId]);
     this.#logins.delete(key);
     this.#logins.set(key, login);
-    if (this.#logins.size > MAX_RESTORED_LOGINS) {
-      const oldest = this.#logins.keys().next();
-      if (!oldest.done) this.#logins.delete(oldest.value);
-    }
+    trimOldest(this.#logins, MAX_RESTORED_LOGINS);
     return login;
   }
 }
