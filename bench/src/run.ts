@@ -268,12 +268,21 @@ async function main(): Promise<void> {
   if (only.has('S1') || only.has('Q')) {
     log(`[${elapsed()}] S1 reused connections (gateway, floor, sink${abDir === undefined ? '' : `, before: ${abDir}`})…`);
     const kinds: Kind[] = abDir === undefined ? ['gateway', 'floor', 'sink'] : ['gateway', 'before', 'floor', 'sink'];
-    const r = await compare('S1', kinds, rounds, (s, kind, round) =>
-      s1Reused(s, { ...opts, connections: 20, tag: `${kind[0] ?? 'x'}1r${round}` }),
-    );
+    /** Messages each server relayed in its unmeasured warm-up. */
+    const warmed: Record<string, number> = {};
+    const r = await compare('S1', kinds, rounds, async (s, kind, round) => {
+      // S1 measures a server's steady state. A fresh one compiles its code during its first
+      // seconds under load (V8's JIT), the gateway, with more code, for longer: with only the
+      // rounds' 1.5 s warm-ups its first round cost 17-18 % more CPU a message than its third,
+      // the floor's 6-10 % (BENCHMARKS.md, "S1 measured on warm servers"). Each server first runs one
+      // unmeasured round of the same load, as S2's open loop and S5 do.
+      if (round === 0) warmed[kind] = (await s1Reused(s, { ...opts, connections: 20, tag: `${kind[0] ?? 'x'}1w` })).messages;
+      return s1Reused(s, { ...opts, connections: 20, tag: `${kind[0] ?? 'x'}1r${round}` });
+    });
     const { gateway: g, floor: f, sink: k, before: b } = r;
     if (!g || !f || !k) throw new Error('S1: a server was not measured');
-    results['S1'] = r;
+    results['S1'] = { ...r, warmupMessages: warmed };
+    notes.push(`S1: servers warmed first by an unmeasured round of the same load (${Object.entries(warmed).map(([k, n]) => `${k} ${fmt(n, 0)} messages`).join(', ')})`);
     floorS1Rate = f.messagesPerSecond;
     rows.push({ name: 'S1 reused (20 conns, 2 KiB): messages/s', gateway: g.messagesPerSecond, floor: f.messagesPerSecond, sink: k.messagesPerSecond, unit: 'msg/s' });
     rows.push({ name: 'S1 server CPU per message', gateway: g.cpuMicrosPerMessage, floor: f.cpuMicrosPerMessage, sink: k.cpuMicrosPerMessage, unit: 'µs' });

@@ -159,15 +159,26 @@ describe('pnpm bench from the repository root (--ab, S5)', () => {
     }
   };
 
-  it("measures another checkout's gateway in the same S1 rounds, named from the repository's root", () => {
+  it("measures another checkout's gateway in the same S1 rounds, named from the repository's root, each server warmed first", () => {
     const json = join(mkdtempSync(join(tmpdir(), 'bench-ab-')), 'results.json');
     // This checkout stands for the other one: `.` is the root, whatever directory turbo runs the bench in.
     const { code, out } = pnpmBench(`--only S1 --quick --rounds 1 --ab . --json ${json}`);
     expect(code, out).toBe(0);
     expect(out).toMatch(/S1 --ab build: server CPU per message\s+[\d,]+/);
-    const results = JSON.parse(readFileSync(json, 'utf8')) as { results: { S1: Record<string, { messages: number }> } };
-    expect(Object.keys(results.results.S1).sort()).toEqual(['before', 'floor', 'gateway', 'sink']);
-    expect(results.results.S1['before']?.messages).toBeGreaterThan(0);
+    const results = JSON.parse(readFileSync(json, 'utf8')) as {
+      results: { S1: Record<string, { messages: number }> & { warmupMessages: Record<string, number> } };
+      rounds: { S1: Record<string, unknown[]> };
+      notes: string[];
+    };
+    const { warmupMessages, ...servers } = results.results.S1;
+    expect(Object.keys(servers).sort()).toEqual(['before', 'floor', 'gateway', 'sink']);
+    expect(servers['before']?.messages).toBeGreaterThan(0);
+    // the unmeasured warm-up round, each server's own, and the measured rounds kept one by one
+    for (const kind of ['gateway', 'before', 'floor', 'sink']) {
+      expect(warmupMessages[kind], kind).toBeGreaterThan(0);
+      expect(results.rounds.S1[kind], kind).toHaveLength(1);
+    }
+    expect(results.notes.join('\n')).toMatch(/S1: servers warmed first by an unmeasured round of the same load \(gateway [\d,]+ messages, before [\d,]+ messages, floor [\d,]+ messages, sink [\d,]+ messages\)/);
   }, 300_000);
 
   it('S5 warms each fresh server with an unmeasured S1 round, then takes the medians of its rounds', () => {
