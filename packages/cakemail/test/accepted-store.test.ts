@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { trimOldest } from '../src/age-ordered.js';
 import { ACCEPTED_TTL_MS, MemoryAcceptedStore, acceptedKey } from '../src/relay/accepted-store.js';
-import { MemoryInflightMarks } from '../src/relay/inflight.js';
 
 describe('MemoryAcceptedStore', () => {
   it('remembers ids until their TTL ends', async () => {
@@ -98,34 +97,5 @@ describe('acceptedKey', () => {
     expect(k).not.toBe(acceptedKey(1, 'fq', 'bob@example.com'));
     expect(k).not.toBe(acceptedKey(1, 'fp', 'rob@example.com'));
     expect(k).not.toContain('bob');
-  });
-});
-
-describe('MemoryInflightMarks', () => {
-  it('lets one claim hold a key until it is released or expires', async () => {
-    const clock = { now: 0 };
-    const marks = new MemoryInflightMarks({ now: () => clock.now });
-    const token = await marks.claim('k', 100);
-    expect(token).toBeTypeOf('string');
-    expect(await marks.claim('k', 100)).toBeUndefined();
-    await marks.release('k', 'not-the-owner');
-    expect(await marks.claim('k', 100)).toBeUndefined();
-    await marks.release('k', token as string);
-    const again = await marks.claim('k', 100);
-    expect(again).toBeTypeOf('string');
-    clock.now = 100; // expired: anyone may claim it
-    expect(await marks.claim('k', 100)).toBeTypeOf('string');
-  });
-
-  it('sweeps expired marks at most once a second', async () => {
-    const clock = { now: 0 };
-    const marks = new MemoryInflightMarks({ now: () => clock.now });
-    await marks.claim('crashed', 10); // never released
-    clock.now = 20;
-    await marks.claim('a', 60_000);
-    expect(marks.size).toBe(2); // swept at 0, next at 1000
-    clock.now = 1000;
-    await marks.claim('b', 60_000);
-    expect(marks.size).toBe(2);
   });
 });

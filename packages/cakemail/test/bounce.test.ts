@@ -69,4 +69,16 @@ describe('MemoryInflightMarks', () => {
     now += 1000; // expired: a crashed attempt's mark
     expect(await marks.claim('k', 1000)).toBeTypeOf('string');
   });
+
+  it('sweeps expired marks at most once a second', async () => {
+    const clock = { now: 0 };
+    const marks = new MemoryInflightMarks({ now: () => clock.now });
+    await marks.claim('crashed', 10); // never released
+    clock.now = 20;
+    await marks.claim('a', 60_000);
+    expect(marks.size).toBe(2); // swept at 0, next at 1000
+    clock.now = 1000;
+    await marks.claim('b', 60_000);
+    expect(marks.size).toBe(2);
+  });
 });
