@@ -278,14 +278,47 @@ describe('attachment content is checked against its type (defect 7)', () => {
     ['application/msword', 'letter.doc', SAMPLE_FILES.pdf, 'doc', 'looks like pdf'],
     ['text/csv', 'data.csv', SAMPLE_EXECUTABLE, 'csv', 'looks like exe'],
     ['text/calendar', 'invite.ics', SAMPLE_FILES.png, 'ics', 'looks like png'],
+    ['application/octet-stream', 'letter.docx', zipOf([['setup.exe', 'MZ']]), 'docx', 'looks like zip'],
+    ['application/octet-stream', 'book.xlsx', zipOf([['[Content_Types].xml', '<Types/>'], ['payload/run.exe', 'MZ']]), 'xlsx', 'looks like zip'],
+    ['application/octet-stream', 'book.xlsx', Buffer.concat([Buffer.from('504b0304140000000000', 'hex'), Buffer.alloc(100, 0x41)]), 'xlsx', 'looks like zip'],
   ])('%s %s with other content → 554 5.6.1', async (type, filename, data, ext, what) => {
     const err = await refusal(() => parse(withAttachment(type, filename, data)));
     expect(err.line).toBe(`554 5.6.1 Attachment "${filename}" is not a valid ${ext} file: its content ${what}`);
   });
 
-  it('a zip is taken as docx or xlsx (OOXML is a zip); text types pass without a signature', async () => {
-    const zip = Buffer.concat([Buffer.from('504b0304140000000000', 'hex'), Buffer.alloc(100, 0x41)]);
-    expect((await parse(withAttachment('application/octet-stream', 'book.xlsx', zip))).attachments[0]?.type).toBe('xlsx');
+  /** A zip of stored entries (local file headers and data; what the signature check reads). */
+  function zipOf(entries: ReadonlyArray<readonly [string, string]>, options: { readonly descriptor?: boolean } = {}): Buffer {
+    return Buffer.concat(
+      entries.flatMap(([name, content]) => {
+        const header = Buffer.alloc(30);
+        header.writeUInt32LE(0x04034b50, 0);
+        header.writeUInt16LE(20, 4);
+        header.writeUInt16LE(options.descriptor ? 0x08 : 0, 6);
+        header.writeUInt32LE(options.descriptor ? 0 : content.length, 18);
+        header.writeUInt32LE(content.length, 22);
+        header.writeUInt16LE(name.length, 26);
+        return [header, Buffer.from(name, 'latin1'), Buffer.from(content, 'latin1')];
+      }),
+    );
+  }
+
+  it('a zip holding an OOXML package is taken as docx or xlsx (its parts may lie past the first 64 KiB); text types pass without a signature', async () => {
+    const big = 'x'.repeat(70 * 1024); // file-type reads 64 KiB: it sees a zip, not which OOXML type
+    const sheet = zipOf([
+      ['[Content_Types].xml', big],
+      ['xl/workbook.xml', '<workbook/>'],
+    ]);
+    expect((await parse(withAttachment('application/octet-stream', 'book.xlsx', sheet))).attachments[0]?.type).toBe('xlsx');
+    // sizes after the data (a data descriptor): the walk stops at the first entry, whose data
+    // here happens to start like another local header
+    const letter = zipOf(
+      [
+        ['_rels/.rels', zipOf([['inner.exe', 'MZ']]).toString('latin1') + big],
+        ['word/document.xml', '<document/>'],
+      ],
+      { descriptor: true },
+    );
+    expect((await parse(withAttachment('application/octet-stream', 'letter.docx', letter))).attachments[0]?.type).toBe('docx');
     expect((await parse(withAttachment('text/csv', 'data.csv', SAMPLE_FILES.csv))).attachments[0]?.type).toBe('csv');
     expect((await parse(withAttachment('text/calendar', 'x.ics', Buffer.from('not quite a calendar')))).attachments[0]?.type).toBe('calendar');
   });

@@ -116,7 +116,44 @@ export async function signatureMismatch(type: AttachmentType, head: Uint8Array):
     found = undefined; // a malformed container: no signature recognized
   }
   if (found === undefined) return TEXT_TYPES.has(type) ? undefined : 'unknown';
-  return SIGNATURES[type].includes(found) ? undefined : found;
+  if (!SIGNATURES[type].includes(found)) return found;
+  // A zip is a docx or xlsx only when what it holds is an OOXML package.
+  return found === 'zip' && !ooxmlPackage(head) ? 'zip' : undefined;
+}
+
+/**
+ * The folders (and the one file) an OOXML package's parts sit in (ECMA-376 Part 2 and the
+ * Office documents' conventions): a docx's text is under `word/`, an xlsx's sheets under `xl/`.
+ */
+const OOXML_PARTS = ['[Content_Types].xml', '_rels/', 'docProps/', 'customXml/', 'word/', 'xl/', 'ppt/'];
+
+/**
+ * Whether the zip entries `head` shows are all parts of an OOXML package: the first at least,
+ * then those that follow as long as their local headers give their size and lie in `head`. A
+ * zip of anything else (an `.exe`, a folder of files) named `.docx` is refused as a zip.
+ */
+export function ooxmlPackage(head: Uint8Array): boolean {
+  const names = zipEntryNames(head);
+  return names.length > 0 && names.every((name) => OOXML_PARTS.some((part) => name.startsWith(part)));
+}
+
+/** The names of the zip entries whose local file headers lie in `head`, in order (APPNOTE 4.3.7). */
+function zipEntryNames(head: Uint8Array): string[] {
+  const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  const names: string[] = [];
+  let at = 0;
+  while (at + 30 <= head.length && view.getUint32(at, true) === 0x04034b50) {
+    const flags = view.getUint16(at + 6, true);
+    const size = view.getUint32(at + 18, true);
+    const nameLength = view.getUint16(at + 26, true);
+    const extraLength = view.getUint16(at + 28, true);
+    if (at + 30 + nameLength > head.length) break;
+    names.push(Buffer.from(head.buffer, head.byteOffset + at + 30, nameLength).toString('latin1'));
+    // Its size comes after its data (a data descriptor): the next header cannot be found.
+    if ((flags & 0x08) !== 0) break;
+    at += 30 + nameLength + extraLength + size;
+  }
+  return names;
 }
 
 /**
