@@ -18,3 +18,25 @@ export function trimOldest(map: Map<unknown, unknown>, max: number): void {
     map.delete(key);
   }
 }
+
+/**
+ * Drops the expired entries at the front of an age-ordered Map (oldest first), in one pass, at
+ * most once a second: a lookup checks an entry's expiry itself, so the sweep only frees memory.
+ * Looking at every write would step over the holes released entries leave at the front.
+ */
+export class ExpirySweep {
+  static readonly EVERY_MS = 1000;
+  #next = 0;
+
+  constructor(private readonly map: Map<unknown, { readonly expiresAt: number }>) {}
+
+  /** Sweeps when a second has passed since the last sweep. */
+  run(now: number): void {
+    if (now < this.#next) return;
+    this.#next = now + ExpirySweep.EVERY_MS;
+    for (const [key, e] of this.map) {
+      if (e.expiresAt > now) break;
+      this.map.delete(key);
+    }
+  }
+}

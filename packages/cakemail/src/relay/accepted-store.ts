@@ -7,7 +7,7 @@
  * memory implementation bounds both age (TTL, 24 h by default) and size (oldest first).
  */
 import { hash } from 'node:crypto';
-import { trimOldest } from '../age-ordered.js';
+import { ExpirySweep, trimOldest } from '../age-ordered.js';
 import type { InflightMarks } from './inflight.js';
 
 export interface AcceptedStore {
@@ -42,14 +42,11 @@ export interface MemoryAcceptedStoreOptions {
   readonly now?: () => number;
 }
 
-/** Expired entries are swept from the front at most this often (get() never answers one). */
-const SWEEP_EVERY_MS = 1000;
-
 export class MemoryAcceptedStore implements AcceptedStore {
   readonly #entries = new Map<string, { readonly id: string; readonly expiresAt: number }>();
   readonly #max: number;
   readonly #now: () => number;
-  #nextSweep = 0;
+  readonly #sweep = new ExpirySweep(this.#entries);
 
   constructor(options: MemoryAcceptedStoreOptions = {}) {
     this.#max = options.maxEntries ?? 100_000;
@@ -70,8 +67,8 @@ export class MemoryAcceptedStore implements AcceptedStore {
     const now = this.#now();
     this.#entries.delete(key); // re-insert: Map order is age order
     this.#entries.set(key, { id: cakemailId, expiresAt: now + ttlMs });
-    // In batches, not an entry per put (age-ordered.ts): over the bound, or once a second.
-    if (now >= this.#nextSweep) this.#sweep(now);
+    // In batches, not an entry per put (age-ordered.ts): once a second, or over the bound.
+    this.#sweep.run(now);
     trimOldest(this.#entries, this.#max);
   }
 
@@ -81,15 +78,6 @@ export class MemoryAcceptedStore implements AcceptedStore {
 
   get size(): number {
     return this.#entries.size;
-  }
-
-  /** Drops the expired entries at the front (oldest first) in one pass. */
-  #sweep(now: number): void {
-    this.#nextSweep = now + SWEEP_EVERY_MS;
-    for (const [key, e] of this.#entries) {
-      if (e.expiresAt > now) break;
-      this.#entries.delete(key);
-    }
   }
 }
 

@@ -7,6 +7,7 @@
  * expire) and released after the outcome was stored, by its owner only.
  */
 import { randomBytes } from 'node:crypto';
+import { ExpirySweep } from '../age-ordered.js';
 
 export interface InflightMarks {
   /**
@@ -33,14 +34,11 @@ export function newMarkToken(): string {
   return `${TOKEN_PREFIX}.${(++tokens).toString(36)}`;
 }
 
-/** Expired marks are swept at most this often (claim() never takes one for live). */
-const SWEEP_EVERY_MS = 1000;
-
 /** Marks in this process: one replica, tests, and the fallback while Redis is away. */
 export class MemoryInflightMarks implements InflightMarks {
   readonly #marks = new Map<string, { readonly token: string; readonly expiresAt: number }>();
   readonly #now: () => number;
-  #nextSweep = 0;
+  readonly #sweep = new ExpirySweep(this.#marks);
 
   constructor(options: { readonly now?: () => number } = {}) {
     this.#now = options.now ?? Date.now;
@@ -66,14 +64,8 @@ export class MemoryInflightMarks implements InflightMarks {
     const now = this.#now();
     this.#marks.delete(key); // re-insert: Map order is age order
     this.#marks.set(key, { token, expiresAt: now + ttlMs });
-    // Marks live about as long as one send: the expired ones at the front (a crashed send's) are
-    // dropped once a second, not looked for at every claim (released marks leave holes at the
-    // front that each look steps over: age-ordered.ts).
-    if (now < this.#nextSweep) return;
-    this.#nextSweep = now + SWEEP_EVERY_MS;
-    for (const [k, m] of this.#marks) {
-      if (m.expiresAt > now) break;
-      this.#marks.delete(k);
-    }
+    // Marks live about as long as one send: the expired ones at the front (a crashed send's) go
+    // once a second (claim() never takes an expired mark for live).
+    this.#sweep.run(now);
   }
 }
