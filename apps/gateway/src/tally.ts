@@ -114,8 +114,8 @@ export interface TalliedHistogramConfiguration {
 export class TalliedHistogram {
   readonly name: string;
   readonly help: string;
-  readonly type = 'histogram';
-  readonly aggregator = 'sum';
+  readonly type = 'histogram' as const;
+  readonly aggregator = 'sum' as const;
   readonly #labelName: string;
   readonly #bounds: readonly number[];
   readonly #children = new Map<string, Buckets>();
@@ -161,6 +161,6 @@ export class TalliedHistogram {
         { labels: { [this.#labelName]: c.value }, value: c.count, metricName: `${this.name}_count` },
       );
     }
-    return Promise.resolve({ name: this.name, help: this.help, type: 'histogram', values, aggregator: 'sum' });
+    return Promise.resolve({ name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator });
   }
 }
