@@ -132,7 +132,7 @@ const OOXML_PARTS = ['[Content_Types].xml', '_rels/', 'docProps/', 'customXml/',
  * then those that follow as long as their local headers give their size and lie in `head`. A
  * zip of anything else (an `.exe`, a folder of files) named `.docx` is refused as a zip.
  */
-export function ooxmlPackage(head: Uint8Array): boolean {
+function ooxmlPackage(head: Uint8Array): boolean {
   const names = zipEntryNames(head);
   return names.length > 0 && names.every((name) => OOXML_PARTS.some((part) => name.startsWith(part)));
 }
